@@ -1,0 +1,83 @@
+"""rxstreams: Faust-style stream processing on RxPY.
+
+Apps, agents, topics, streams and events with acks, where every stream is also a hot
+reactivex Observable. Importing this package defines names and does nothing else.
+"""
+
+from __future__ import annotations
+
+# the application
+from .agents import Agent
+from .app import App
+from .channels import Channel
+
+# serializers
+from .codecs import get_codec, register_codec
+
+# errors
+from .errors import (
+    AgentError,
+    AppStateError,
+    BrokerUnavailableError,
+    CodecError,
+    CommitFailedError,
+    ConfigurationError,
+    EventError,
+    RejectedTooOftenError,
+    RxStreamsError,
+    TransportError,
+    UnknownTopicError,
+)
+
+# events and streams
+from .events import Event, current_event
+from .messages import Message, RecordMetadata, TopicPartition, TopicSpec
+from .settings import Settings
+from .streams import Stream
+from .topics import Topic
+
+# protocols
+from .types import AgentT, CodecT, ConsumerT, EventT, ProducerT, StreamT, TransportT
+
+__version__ = "0.1.0"
+
+__all__ = (
+    # the application
+    "App",
+    "Agent",
+    "Channel",
+    "Settings",
+    "Topic",
+    # events and streams
+    "Event",
+    "Stream",
+    "current_event",
+    # messages
+    "Message",
+    "RecordMetadata",
+    "TopicPartition",
+    "TopicSpec",
+    # serializers
+    "get_codec",
+    "register_codec",
+    # protocols
+    "AgentT",
+    "CodecT",
+    "ConsumerT",
+    "EventT",
+    "ProducerT",
+    "StreamT",
+    "TransportT",
+    # errors
+    "AgentError",
+    "AppStateError",
+    "BrokerUnavailableError",
+    "CodecError",
+    "CommitFailedError",
+    "ConfigurationError",
+    "EventError",
+    "RejectedTooOftenError",
+    "RxStreamsError",
+    "TransportError",
+    "UnknownTopicError",
+)

@@ -1,0 +1,258 @@
+"""The hot Observable of one topic (or channel) inside an app.
+
+The fetch loop hands it batches of records; it decodes each record once, creates one
+:class:`~rxstreams.events.Event` per subscriber (each owning one ack token, taken before
+fan-out) and pushes them to the subscribers in order. It also counts the messages in
+flight (delivered, not yet acked) and pauses its partitions when there are too many, so
+memory stays bounded whatever the operators downstream hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import reactivex
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+from ._offsets import PartitionOffsets
+from .errors import CodecError
+from .events import Event
+from .log import get_logger
+from .types import CodecT, MessageT
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ("Port", "Source")
+
+log = get_logger(__name__)
+
+_new = object.__new__
+
+
+class Port:
+    """One subscriber of a source: where its events (and its redeliveries) go."""
+
+    __slots__ = ("app", "observer", "redelivery_limit", "source")
+
+    def __init__(self, source: Source, observer: abc.ObserverBase[Any]) -> None:
+        self.source = source
+        self.observer = observer
+        self.app = source.app
+        self.redelivery_limit = source.app.conf.redelivery_limit
+
+    def redeliver(self, event: Event[Any, Any]) -> None:
+        """Deliver ``event`` (which owns its token) to this subscriber again, soon."""
+        asyncio.get_running_loop().call_soon(self._again, event)
+
+    def _again(self, event: Event[Any, Any]) -> None:
+        if self in self.source.ports:
+            self.observer.on_next(event)
+        # else: the subscriber is gone; dropping the event acks it as dropped
+
+
+class Source:
+    """A hot Observable of Events for one topic subscription of an app."""
+
+    def __init__(
+        self,
+        app: App,
+        name: str,
+        key_codec: CodecT,
+        value_codec: CodecT,
+        *,
+        pause: Callable[[Source], None],
+        resume: Callable[[Source], None],
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.ports: list[Port] = []
+        self.observable: reactivex.Observable[Event[Any, Any]] = reactivex.create(self._subscribe)
+        self._key_loads = key_codec.loads
+        self._value_loads = value_codec.loads
+        self._pause = pause
+        self._resume = resume
+        self._held: deque[tuple[int, Callable[[], None]]] = deque()
+        # flow control (see PartitionOffsets.ack)
+        self.in_flight = 0
+        self.paused = False
+        self.maxsize = app.conf.stream_buffer_maxsize
+        self.resume_below = self.maxsize // 2
+        #: set while there is room (not paused); channel senders wait on it
+        self.room = asyncio.Event()
+        self.room.set()
+        #: offsets of a channel's single pseudo-partition (None for topics)
+        self.local: PartitionOffsets | None = None
+
+    # -- subscription -------------------------------------------------------------------------
+
+    def _subscribe(
+        self, observer: abc.ObserverBase[Event[Any, Any]], scheduler: abc.SchedulerBase | None
+    ) -> abc.DisposableBase:
+        port = Port(self, observer)
+        self.ports.append(port)
+        if self._held:
+            asyncio.get_running_loop().call_soon(self._flush_held)
+
+        def dispose() -> None:
+            if port in self.ports:
+                self.ports.remove(port)
+
+        return Disposable(dispose)
+
+    def _flush_held(self) -> None:
+        while self._held and self.ports:
+            _, emit = self._held.popleft()
+            emit()
+        self._check_flow()
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def deliver(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
+        """Hand one fetched batch of one partition to every subscriber, in order."""
+        offsets.delivered([m.offset for m in messages])
+        self.in_flight += len(messages)
+        if not self.ports or self._held:
+            self._held.append((len(messages), partial(self._emit, messages, offsets)))
+        else:
+            self._emit(messages, offsets)
+        self._check_flow()
+
+    def _check_flow(self) -> None:
+        if not self.paused and self.in_flight >= self.maxsize:
+            self.paused = True
+            self.room.clear()
+            self._pause(self)
+        elif self.paused and self.in_flight <= self.resume_below:
+            self.resume()
+
+    def resume(self) -> None:
+        """Fetch this topic's partitions again (called when acks made room)."""
+        if self.paused:
+            self.paused = False
+            self.room.set()
+            self._resume(self)
+
+    def _emit(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
+        if offsets.closed:  # held for a partition revoked meanwhile: the new owner has it
+            return
+        try:
+            self._emit_unchecked(messages, offsets)
+        except CodecError as exc:
+            m = next(m for m in messages if not _decodes(m, self._key_loads, self._value_loads))
+            raise CodecError(
+                f"cannot decode {m.topic}[{m.partition}]@{m.offset}: {exc}; its offset is "
+                "not committed (the app stops; fix the producer or the topic's serializers)"
+            ) from exc
+
+    def _emit_unchecked(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
+        key_loads = self._key_loads
+        value_loads = self._value_loads
+        ports = self.ports
+        if len(ports) == 1:
+            port = ports[0]
+            on_next = port.observer.on_next
+            for m in messages:
+                k = m.key
+                v = m.value
+                ev = _new(Event)
+                ev.key = None if k is None else key_loads(k)
+                ev.value = None if v is None else value_loads(v)
+                ev.message = m
+                ev._headers = None
+                ev._ts = None
+                ev._root = ev
+                ev._owns = True
+                ev._pinned = False
+                ev._pending = 1
+                ev._attempts = 0
+                ev._port = port
+                ev.offsets = offsets
+                on_next(ev)
+            return
+        snapshot = list(ports)
+
+        for m in messages:
+            k = m.key
+            v = m.value
+            ev = _new(Event)
+            ev.key = None if k is None else key_loads(k)
+            ev.value = None if v is None else value_loads(v)
+            ev.message = m
+            ev._headers = None
+            ev._ts = None
+            ev._root = ev
+            ev._owns = True
+            ev._pinned = False
+            ev._pending = 1
+            ev._attempts = 0
+            ev._port = None
+            ev.offsets = offsets
+            self._fan_out(ev, snapshot)
+
+    @staticmethod
+    def _fan_out(ev: Event[Any, Any], ports: list[Port]) -> None:
+        if len(ports) == 1:
+            ev._port = ports[0]
+            ports[0].observer.on_next(ev)
+            return
+        for port, view in zip(ports, ev._split(len(ports)), strict=True):
+            view._port = port
+            port.observer.on_next(view)
+
+    # -- channels -----------------------------------------------------------------------------
+
+    async def wait_for_room(self) -> None:
+        """Wait while too many of this channel's events are in flight."""
+        while self.paused:
+            await self.room.wait()
+
+    def deliver_local(
+        self,
+        message: MessageT,
+        key: Any,
+        value: Any,
+        headers: Mapping[str, Any] | None,
+        timestamp: float,
+    ) -> None:
+        """Deliver one in-process (channel) event, already decoded."""
+        offsets = self.local
+        assert offsets is not None, "deliver_local() is for channel sources"
+        ev: Event[Any, Any] = Event(key, value, headers, message, timestamp)
+        ev._owns = True
+        ev._pending = 1
+        ev.offsets = offsets
+        offsets.delivered([message.offset])
+        self.in_flight += 1
+        if not self.ports or self._held:
+            self._held.append((1, partial(self._emit_local, ev)))
+        else:
+            self._fan_out(ev, list(self.ports))
+        self._check_flow()
+
+    def _emit_local(self, ev: Event[Any, Any]) -> None:
+        self._fan_out(ev, list(self.ports))
+
+    def release_held(self) -> int:
+        """Drop batches held for a subscriber that never came (on stop/revoke)."""
+        dropped = sum(n for n, _ in self._held)
+        self._held.clear()
+        return dropped
+
+
+def _decodes(
+    m: MessageT, key_loads: Callable[[bytes], Any], value_loads: Callable[[bytes], Any]
+) -> bool:
+    try:
+        if m.key is not None:
+            key_loads(m.key)
+        if m.value is not None:
+            value_loads(m.value)
+    except CodecError:
+        return False
+    return True

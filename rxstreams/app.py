@@ -1,0 +1,456 @@
+"""App: topics, channels and agents on one broker, with a start/stop lifecycle.
+
+``async with app:`` (or ``await app.start()`` / ``await app.stop()``) runs the app inside
+the caller's event loop; ``await app.run(timeout=..., until_idle=...)`` is the bounded run
+for scripts and notebooks. Library code never calls ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._commit import Committer
+from ._fetcher import Fetcher
+from ._source import Source
+from .agents import Agent, AgentFun
+from .channels import Channel
+from .codecs import get_codec
+from .errors import AppStateError, ConfigurationError
+from .log import get_logger
+from .messages import TopicPartition
+from .settings import Settings
+from .topics import Topic
+from .transports import transport_from_url
+from .types import CodecT, ProducerT, TransportT
+
+__all__ = ("App",)
+
+T = TypeVar("T")
+
+log = get_logger(__name__)
+
+
+class State(enum.Enum):
+    INIT = "init"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class App:
+    """A stream-processing application.
+
+    Args:
+        id: the app id; it names the consumer group, so every worker started with the same
+            id shares the partitions.
+        broker: the broker URL (``memory://`` by default, ``kafka://host:9092``).
+        transport: a transport object to use instead of looking ``broker`` up.
+        **settings: any field of :class:`~rxstreams.settings.Settings`.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        broker: str = "memory://",
+        transport: TransportT | None = None,
+        **settings: Any,
+    ) -> None:
+        self.conf = Settings.from_kwargs(id, broker=broker, **settings)
+        self._transport = transport
+        self.topics: dict[str, Topic[Any, Any]] = {}
+        self.channels: list[Channel[Any, Any]] = []
+        self.agents: dict[str, Agent[Any]] = {}
+        self._sources: dict[str, Source] = {}
+        self._channel_sources: dict[int, Source] = {}
+        self._producer: ProducerT | None = None
+        self._producer_lock = asyncio.Lock()
+        self._declared: set[str] = set()
+        self._committer = Committer(
+            interval=self.conf.commit_interval,
+            every=self.conf.commit_every,
+            flush=self._flush,
+        )
+        self._local_sink = _NoCommit()
+        self._fetcher = Fetcher(
+            self._sources,
+            self._committer,
+            max_records=self.conf.max_poll_records,
+            timeout=self.conf.fetch_timeout,
+            on_revoked=self._purge_revoked,
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._state = State.INIT
+        self._error: BaseException | None = None
+        self._stopped = asyncio.Event()
+        self._stopping: asyncio.Task[None] | None = None
+        self.log = get_logger(__name__, app=self.conf.id)
+
+    @property
+    def id(self) -> str:
+        return self.conf.id
+
+    # -- declaring ----------------------------------------------------------------------------
+
+    def topic(
+        self,
+        name: str,
+        *,
+        partitions: int | None = None,
+        key_serializer: str | CodecT | None = None,
+        value_serializer: str | CodecT | None = None,
+        retention: float | None = None,
+        internal: bool = False,
+    ) -> Topic[Any, Any]:
+        """The topic ``name`` (the same object for the same name).
+
+        Args:
+            partitions: partition count when the app creates it (default topic_partitions).
+            key_serializer / value_serializer: codec names or objects (default from settings).
+            retention: seconds records are kept (default: the broker's).
+            internal: the app's own topic (repartitioning, replies).
+        """
+        existing = self.topics.get(name)
+        if existing is not None:
+            if partitions is not None and existing.partitions not in (None, partitions):
+                raise ConfigurationError(
+                    f"topic {name!r} was declared with {existing.partitions} partitions, "
+                    f"not {partitions}"
+                )
+            for what, given, have in (
+                ("key_serializer", key_serializer, existing.key_codec),
+                ("value_serializer", value_serializer, existing.value_codec),
+            ):
+                if given is not None and get_codec(given) is not have:
+                    raise ConfigurationError(f"topic {name!r} was declared with another {what}")
+            return existing
+        topic: Topic[Any, Any] = Topic(
+            self,
+            name,
+            partitions=partitions,
+            key_serializer=key_serializer,
+            value_serializer=value_serializer,
+            retention=retention,
+            internal=internal,
+        )
+        self.topics[name] = topic
+        return topic
+
+    def channel(self, *, name: str | None = None, maxsize: int | None = None) -> Channel[Any, Any]:
+        """A new in-process channel (unpartitioned, nothing serialized)."""
+        channel: Channel[Any, Any] = Channel(self, name=name, maxsize=maxsize)
+        self.channels.append(channel)
+        return channel
+
+    def agent(
+        self,
+        channel: Any = None,
+        *,
+        name: str | None = None,
+        concurrency: int = 1,
+        sink: list[Any] | None = None,
+        on_error: Callable[..., Any] | None = None,
+        supervisor_strategy: str | None = None,
+        help: str | None = None,
+        **kwargs: Any,
+    ) -> Callable[[AgentFun[T]], Agent[T]]:
+        """Decorate ``async def fun(stream)`` to run it as an agent over ``channel``."""
+
+        def register(fun: AgentFun[T]) -> Agent[T]:
+            agent: Agent[T] = Agent(
+                fun,
+                app=self,
+                channel=channel,
+                name=name,
+                concurrency=concurrency,
+                sink=sink,
+                on_error=on_error,
+                supervisor_strategy=supervisor_strategy,
+                help=help,
+                **kwargs,
+            )
+            if agent.name in self.agents:
+                raise ConfigurationError(f"an agent named {agent.name!r} exists already")
+            self.agents[agent.name] = agent
+            if self._state is State.RUNNING:
+                raise AppStateError("declare agents before the app starts")
+            return agent
+
+        return register
+
+    # -- sources ------------------------------------------------------------------------------
+
+    def _source_for_topic(self, topic: Topic[Any, Any]) -> Source:
+        source = self._sources.get(topic.name)
+        if source is None:
+            if self._state is State.RUNNING:
+                raise AppStateError(
+                    f"stream of {topic.name!r} created after the app started; create streams "
+                    "and agents before start"
+                )
+            source = Source(
+                self,
+                topic.name,
+                topic.key_codec,
+                topic.value_codec,
+                pause=self._fetcher.pause,
+                resume=self._fetcher.resume,
+            )
+            self._sources[topic.name] = source
+        return source
+
+    def _source_for_channel(self, channel: Channel[Any, Any]) -> Source:
+        source = self._channel_sources.get(id(channel))
+        if source is None:
+            codec = get_codec("raw")
+            source = Source(self, channel.name, codec, codec, pause=_noop, resume=_noop)
+            source.maxsize = channel.maxsize
+            source.resume_below = channel.maxsize // 2
+            from ._offsets import PartitionOffsets
+
+            source.local = PartitionOffsets(
+                TopicPartition(channel.name, 0), source, self._local_sink
+            )
+            self._channel_sources[id(channel)] = source
+        return source
+
+    # -- transport ----------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> TransportT:
+        """The broker connection (looked up from ``broker`` on first use)."""
+        if self._transport is None:
+            self._transport = transport_from_url(self.conf.broker)
+        return self._transport
+
+    async def _ensure_producer(self, topic: Topic[Any, Any] | None = None) -> ProducerT:
+        if topic is not None and topic.name not in self._declared:
+            await self.transport.create_topics([topic.spec()])
+            self._declared.add(topic.name)
+        producer = self._producer
+        if producer is None:
+            async with self._producer_lock:
+                producer = self._producer
+                if producer is None:
+                    producer = self.transport.create_producer(self.conf.producer_config())
+                    await producer.start()
+                    self._producer = producer
+        return producer
+
+    async def _flush(self) -> None:
+        if self._producer is not None:
+            await self._producer.flush()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Declare topics, start the producer, the agents, the consumer and the commits."""
+        if self._state is not State.INIT:
+            raise AppStateError(f"app {self.id} cannot start: it is {self._state.value}")
+        self._state = State.STARTING
+        log = self.log
+        try:
+            specs = [t.spec() for t in self.topics.values() if t.name not in self._declared]
+            if specs:
+                await self.transport.create_topics(specs)
+                self._declared.update(s.name for s in specs)
+            await self._ensure_producer()
+            for agent in self.agents.values():
+                await agent.start()
+            if self._sources:
+                consumer = self.transport.create_consumer(
+                    list(self._sources), self._fetcher, self.conf.consumer_config()
+                )
+                self._fetcher.consumer = consumer
+                await consumer.start()
+                self._spawn(self._fetcher.run(), "fetcher")
+                self._spawn(self._committer.run(self._fetcher.commit), "committer")
+        except BaseException:
+            self._state = State.RUNNING
+            await self._shutdown(commit=False)
+            raise
+        self._state = State.RUNNING
+        log.info(
+            "app_started",
+            broker=self.conf.broker,
+            topics=sorted(self._sources),
+            agents=sorted(self.agents),
+        )
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=f"{self.id}:{name}")
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._crash(exc)
+
+    async def stop(self) -> None:
+        """Stop gracefully: stop fetching, let agents finish what they have (up to
+        ``shutdown_timeout``), commit, leave the group, flush and close the producer."""
+        if self._state in (State.INIT, State.STOPPED):
+            self._state = State.STOPPED
+            self._stopped.set()
+            return
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._shutdown(commit=True))
+        await asyncio.shield(self._stopping)
+
+    async def _shutdown(self, *, commit: bool) -> None:
+        self._state = State.STOPPING
+        fetcher = self._fetcher
+        for task in self._tasks:
+            if task.get_name().endswith(":fetcher"):
+                task.cancel()
+        if commit and self._error is None:
+            await self._drain(self.conf.shutdown_timeout)
+        # from here on nothing becomes committable: events still queued were not processed
+        fetcher.close_all()
+        for source in self._channel_sources.values():
+            if source.local is not None:
+                source.local.closed = True
+        if commit and fetcher.consumer is not None:
+            try:
+                await fetcher.commit()
+            except Exception as exc:  # the broker went away: nothing lost, it is redelivered
+                self.log.warning("final_commit_failed", error=repr(exc))
+        for agent in self.agents.values():
+            await agent.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for source in [*self._sources.values(), *self._channel_sources.values()]:
+            source.release_held()
+        if fetcher.consumer is not None:
+            with contextlib.suppress(Exception):
+                await fetcher.consumer.stop()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+        self._state = State.STOPPED
+        self._stopped.set()
+        self.log.info(
+            "app_stopped",
+            commits=self._committer.commits,
+            error=repr(self._error) if self._error else None,
+        )
+
+    async def _drain(self, timeout: float) -> None:
+        """Wait until the agents have processed every event already fetched."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        sources = [*self._sources.values(), *self._channel_sources.values()]
+        while loop.time() < deadline:
+            busy = [s for s in sources if s.in_flight > 0 and s.ports]
+            if not busy or not any(a.running for a in self.agents.values()):
+                return
+            await asyncio.sleep(0.005)
+
+    def _crash(self, exc: BaseException, *, cause: BaseException | None = None) -> None:
+        """Stop because of ``exc``: nothing acked after now is committed."""
+        if cause is not None and exc.__cause__ is None:
+            exc.__cause__ = cause
+        if self._error is None:
+            self._error = exc
+            self.log.error("app_crashed", error=repr(exc))
+        self._fetcher.close_all()
+        for source in self._channel_sources.values():
+            if source.local is not None:
+                source.local.closed = True
+        if self._stopping is None and self._state in (State.RUNNING, State.STARTING):
+            self._stopping = asyncio.ensure_future(self._shutdown(commit=True))
+
+    def _stream_failed(self, sources: frozenset[Source], exc: BaseException) -> None:
+        """An operator of a stream raised: freeze the commits, then stop."""
+        self._fetcher.close_all()
+
+    def _purge_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        """Revoked partitions' events still queued would only be duplicates: drop them."""
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+        if exc is None and self._error is not None:
+            raise self._error
+
+    async def wait(self) -> None:
+        """Wait until the app stops (raising the error it stopped with, if any)."""
+        await self._stopped.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def run(self, *, timeout: float | None = None, until_idle: bool = False) -> None:
+        """Start, run until ``timeout`` seconds passed, or (``until_idle``) until every
+        event fetched so far is processed and nothing new arrives, then stop gracefully.
+
+        Raises the error the app stopped with, if it crashed.
+        """
+        await self.start()
+        try:
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopped.wait())]
+            if until_idle:
+                waits.append(asyncio.ensure_future(self._until_idle()))
+            _done, pending = await asyncio.wait(
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for w in pending:
+                w.cancel()
+        finally:
+            await self.stop()
+        if self._error is not None:
+            raise self._error
+
+    async def _until_idle(self) -> None:
+        fetcher = self._fetcher
+        sources = [*self._sources.values(), *self._channel_sources.values()]
+        while True:
+            if self._sources:
+                fetcher.idle.clear()
+                await fetcher.idle.wait()
+            else:
+                await asyncio.sleep(0)
+            if all(s.in_flight == 0 for s in sources):
+                return
+
+    @property
+    def state(self) -> str:
+        return self._state.value
+
+    def __repr__(self) -> str:
+        return f"<App {self.id} broker={self.conf.broker} state={self._state.value}>"
+
+
+class _NoCommit:
+    """The ack sink of channels: their events have no offsets to commit."""
+
+    acks = 0
+    every = 1 << 62
+
+    def due(self) -> None:
+        self.acks = 0
+
+
+def _noop(_: Source) -> None:
+    return None

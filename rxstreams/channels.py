@@ -1,0 +1,60 @@
+"""Channel: an in-process, unpartitioned stream of Python objects (nothing is serialized).
+
+Channel events have no broker offsets to commit, but they are acked like any other event,
+and :meth:`Channel.send` waits while too many are in flight, so a fast producer cannot
+outgrow a slow agent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .messages import Message
+from .streams import Stream
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ("Channel",)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+_ids = itertools.count()
+
+
+class Channel(Generic[K, V]):
+    """An in-memory channel. Create it with :meth:`App.channel`."""
+
+    def __init__(self, app: App, *, name: str | None = None, maxsize: int | None = None) -> None:
+        self.app = app
+        self.name = name or f"channel-{next(_ids)}"
+        self.maxsize = maxsize or app.conf.stream_buffer_maxsize
+        self._offset = itertools.count()
+
+    def stream(self) -> Stream[V]:
+        """A new Stream of what is sent to this channel."""
+        source = self.app._source_for_channel(self)
+        return Stream(observable=source.observable, app=self.app, sources=[source])
+
+    async def send(
+        self,
+        *,
+        key: K | None = None,
+        value: V | None = None,
+        partition: int | None = None,
+        timestamp: float | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Deliver a value to the channel's streams; waits while the channel is full."""
+        source = self.app._source_for_channel(self)
+        await source.wait_for_room()
+        ts = time.time() if timestamp is None else timestamp
+        message = Message(self.name, 0, next(self._offset), int(ts * 1000), None, None, ())
+        source.deliver_local(message, key, value, headers, ts)
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name}>"

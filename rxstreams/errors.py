@@ -1,0 +1,83 @@
+"""Every error rxstreams raises derives from :class:`RxStreamsError`.
+
+The tree::
+
+    RxStreamsError
+    ├── ConfigurationError          bad setting, bad broker URL, unknown transport
+    ├── AppStateError               an app used in the wrong state (not started, stopped)
+    ├── TransportError              the broker misbehaved (``retriable`` says if a retry may help)
+    │   ├── BrokerUnavailableError  the broker cannot be reached or went away
+    │   ├── CommitFailedError       the group moved on: the commit was fenced by a rebalance
+    │   └── UnknownTopicError       the topic does not exist and could not be created
+    ├── EventError                  an event used against its contract
+    │   └── RejectedTooOftenError   ``reject()`` passed the redelivery limit
+    ├── CodecError                  a key or value could not be encoded or decoded
+    └── AgentError                  an agent failed and its error policy said stop
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "AgentError",
+    "AppStateError",
+    "BrokerUnavailableError",
+    "CodecError",
+    "CommitFailedError",
+    "ConfigurationError",
+    "EventError",
+    "RejectedTooOftenError",
+    "RxStreamsError",
+    "TransportError",
+    "UnknownTopicError",
+)
+
+
+class RxStreamsError(Exception):
+    """Root of every error raised by rxstreams."""
+
+
+class ConfigurationError(RxStreamsError, ValueError):
+    """Raised when a setting, a broker URL or a transport name is not valid."""
+
+
+class AppStateError(RxStreamsError, RuntimeError):
+    """Raised when an app, agent or stream is used in a state that does not allow it."""
+
+
+class TransportError(RxStreamsError):
+    """Raised when the broker fails a request; ``retriable`` says if trying again may work."""
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+class BrokerUnavailableError(TransportError):
+    """Raised when the broker cannot be reached, or stopped answering."""
+
+    def __init__(self, message: str, *, retriable: bool = True) -> None:
+        super().__init__(message, retriable=retriable)
+
+
+class CommitFailedError(TransportError):
+    """Raised when a commit is refused because the consumer group rebalanced under it."""
+
+
+class UnknownTopicError(TransportError):
+    """Raised when a topic does not exist on the broker and was not declared."""
+
+
+class EventError(RxStreamsError):
+    """Raised when an event is used against its contract."""
+
+
+class RejectedTooOftenError(EventError):
+    """Raised when an event was rejected more often than ``redelivery_limit`` allows."""
+
+
+class CodecError(RxStreamsError, ValueError):
+    """Raised when a key or value cannot be serialized or deserialized."""
+
+
+class AgentError(RxStreamsError):
+    """Raised by the app when an agent failed and its error policy is to stop."""

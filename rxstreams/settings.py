@@ -1,0 +1,119 @@
+"""The app's settings: one frozen, validated dataclass built from ``App(id, **settings)``."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ConfigurationError
+from .types import ConsumerConfig, ProducerConfig
+
+__all__ = ("Settings",)
+
+_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything an app can be told. Unknown names are refused with the list of known ones.
+
+    Attributes:
+        id: the app id; also the consumer group id, so workers with one id share partitions.
+        broker: where the broker is, as a URL whose scheme picks the transport
+            (``memory://`` the embedded broker, ``kafka://host:9092,host2:9092``).
+        topic_partitions: partitions of topics the app creates when a topic does not say.
+        key_serializer / value_serializer: codec names used when a topic does not say.
+        commit_interval: seconds between commits of acked offsets.
+        commit_every: also commit as soon as this many events were acked (None: never early).
+        stream_buffer_maxsize: events of one topic in flight (delivered, not yet acked) before
+            the app pauses fetching that topic's partitions; memory stays bounded by it.
+        max_poll_records: the most records one fetch returns.
+        fetch_timeout: seconds one fetch waits for records when there are none.
+        auto_offset_reset: where a group with no committed offset starts.
+        redelivery_limit: how often one event may be rejected before it fails.
+        session_timeout / rebalance_timeout: consumer-group timeouts, in seconds.
+        shutdown_timeout: seconds a graceful stop waits for agents to finish their events.
+        producer_linger: seconds the producer may wait to fill a batch.
+    """
+
+    id: str
+    broker: str = "memory://"
+    topic_partitions: int = 8
+    key_serializer: str = "json"
+    value_serializer: str = "json"
+    commit_interval: float = 2.0
+    commit_every: int | None = 10_000
+    stream_buffer_maxsize: int = 4096
+    max_poll_records: int = 1000
+    fetch_timeout: float = 0.5
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    redelivery_limit: int = 3
+    session_timeout: float = 10.0
+    rebalance_timeout: float = 30.0
+    shutdown_timeout: float = 10.0
+    producer_linger: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id or not _ID.match(self.id):
+            raise ConfigurationError(
+                f"app id {self.id!r} must be non-empty letters, digits, '.', '_' or '-'"
+            )
+        positive = {
+            "topic_partitions": self.topic_partitions,
+            "commit_interval": self.commit_interval,
+            "stream_buffer_maxsize": self.stream_buffer_maxsize,
+            "max_poll_records": self.max_poll_records,
+            "session_timeout": self.session_timeout,
+            "rebalance_timeout": self.rebalance_timeout,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigurationError(f"setting {name} must be > 0, got {value!r}")
+        for name, value in {
+            "fetch_timeout": self.fetch_timeout,
+            "shutdown_timeout": self.shutdown_timeout,
+            "producer_linger": self.producer_linger,
+            "redelivery_limit": self.redelivery_limit,
+        }.items():
+            if value < 0:
+                raise ConfigurationError(f"setting {name} must be >= 0, got {value!r}")
+        if self.commit_every is not None and self.commit_every < 1:
+            raise ConfigurationError(f"commit_every must be >= 1 or None, not {self.commit_every}")
+        if self.auto_offset_reset not in ("earliest", "latest"):
+            raise ConfigurationError(
+                f"auto_offset_reset must be 'earliest' or 'latest', not {self.auto_offset_reset!r}"
+            )
+        if "://" not in self.broker:
+            raise ConfigurationError(
+                f"broker {self.broker!r} is not a URL; use e.g. 'memory://' or 'kafka://host:9092'"
+            )
+
+    @classmethod
+    def from_kwargs(cls, id: str, **kwargs: Any) -> Settings:
+        """Build settings, refusing any name that is not a setting."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"id", "extra"}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(id=id, **kwargs)
+
+    def consumer_config(self) -> ConsumerConfig:
+        """What the app's group consumer is asked for."""
+        return ConsumerConfig(
+            group_id=self.id,
+            client_id=self.id,
+            auto_offset_reset=self.auto_offset_reset,
+            session_timeout=self.session_timeout,
+            rebalance_timeout=self.rebalance_timeout,
+            max_poll_records=self.max_poll_records,
+            fetch_max_wait=self.fetch_timeout,
+        )
+
+    def producer_config(self) -> ProducerConfig:
+        """What the app's producer is asked for."""
+        return ProducerConfig(client_id=self.id, linger=self.producer_linger)

@@ -1,0 +1,84 @@
+"""Topic: a named, partitioned log on the broker, and where streams come from."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .codecs import get_codec
+from .events import encode_headers
+from .messages import RecordMetadata, TopicSpec
+from .streams import Stream
+from .types import CodecT
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ("Topic",)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Topic(Generic[K, V]):
+    """A Kafka-style topic of the app's broker. Create it with :meth:`App.topic`."""
+
+    def __init__(
+        self,
+        app: App,
+        name: str,
+        *,
+        partitions: int | None = None,
+        key_serializer: str | CodecT | None = None,
+        value_serializer: str | CodecT | None = None,
+        retention: float | None = None,
+        internal: bool = False,
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.partitions = partitions
+        self.key_codec = get_codec(key_serializer or app.conf.key_serializer)
+        self.value_codec = get_codec(value_serializer or app.conf.value_serializer)
+        self.retention = retention
+        self.internal = internal
+
+    def spec(self) -> TopicSpec:
+        """What the app declares on the broker for this topic."""
+        return TopicSpec(
+            name=self.name,
+            partitions=self.partitions or self.app.conf.topic_partitions,
+            retention_ms=None if self.retention is None else int(self.retention * 1000),
+            internal=self.internal,
+        )
+
+    def stream(self) -> Stream[V]:
+        """A new Stream of this topic's values (each stream gets every event)."""
+        source = self.app._source_for_topic(self)
+        return Stream(observable=source.observable, app=self.app, sources=[source])
+
+    async def send(
+        self,
+        *,
+        key: K | None = None,
+        value: V | None = None,
+        partition: int | None = None,
+        timestamp: float | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue a record; await the returned future for where it landed.
+
+        Everything sent is flushed before the app commits the offsets that led to it.
+        """
+        producer = await self.app._ensure_producer(self)
+        return await producer.send(
+            self.name,
+            None if value is None else self.value_codec.dumps(value),
+            key=None if key is None else self.key_codec.dumps(key),
+            partition=partition,
+            timestamp_ms=None if timestamp is None else int(timestamp * 1000),
+            headers=encode_headers(headers),
+        )
+
+    def __repr__(self) -> str:
+        return f"<Topic {self.name} partitions={self.partitions or self.app.conf.topic_partitions}>"

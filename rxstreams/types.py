@@ -1,0 +1,232 @@
+"""The Protocols of rxstreams: what a transport provides, and what users program against.
+
+Transport side (two implementations each: ``memory://`` and ``kafka://``):
+:class:`TransportT`, :class:`ConsumerT`, :class:`ProducerT`, :class:`RebalanceListenerT`,
+:class:`MessageT`. A third-party broker plugs in by implementing them and registering a
+factory in the ``rxstreams.transports`` entry-point group.
+
+User side (the Faust API): :class:`AgentT`, :class:`StreamT`, :class:`EventT`, and
+:class:`CodecT` for serializers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from .messages import Headers, RecordMetadata, TopicPartition, TopicSpec
+
+__all__ = (
+    "AgentT",
+    "CodecT",
+    "ConsumerConfig",
+    "ConsumerT",
+    "EventT",
+    "MessageT",
+    "ProducerConfig",
+    "ProducerT",
+    "RebalanceListenerT",
+    "StreamT",
+    "TransportT",
+)
+
+
+# -- transport side -----------------------------------------------------------------------
+
+
+class MessageT(Protocol):
+    """A consumed record. Timestamps are milliseconds, as on the wire."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Headers: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    """What the app asks of a group consumer; each transport maps it to its own options."""
+
+    group_id: str
+    client_id: str
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    session_timeout: float = 10.0
+    heartbeat_interval: float = 3.0
+    rebalance_timeout: float = 30.0
+    max_poll_records: int = 1000
+    fetch_max_wait: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerConfig:
+    """What the app asks of a producer."""
+
+    client_id: str
+    linger: float = 0.0
+    max_batch_size: int = 16384
+    acks: Literal[0, 1, "all"] = 1
+
+
+class RebalanceListenerT(Protocol):
+    """Called by a consumer, from inside :meth:`ConsumerT.getmany`, around a rebalance.
+
+    ``on_partitions_revoked`` runs before the consumer gives partitions up (the app commits
+    its acked work there); ``on_partitions_assigned`` after it receives new ones.
+    """
+
+    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None: ...
+
+    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None: ...
+
+
+class ConsumerT(Protocol):
+    """A member of a consumer group, committing offsets by hand only."""
+
+    async def start(self) -> None:
+        """Join the group. Partitions arrive through the listener during ``getmany``."""
+
+    async def stop(self) -> None:
+        """Leave the group (no commit: the app commits before it stops a consumer)."""
+
+    async def getmany(
+        self, *, timeout: float, max_records: int | None = None
+    ) -> Mapping[TopicPartition, Sequence[MessageT]]:
+        """Fetch a batch from the assigned, unpaused partitions; wait at most ``timeout``.
+
+        Rebalances happen inside this call, through the listener.
+        """
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions this member owns now."""
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stop returning records for these partitions until resumed."""
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        """Return records for these partitions again."""
+
+    def paused(self) -> frozenset[TopicPartition]:
+        """The partitions paused now."""
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit "next offset to read" per partition; raise CommitFailedError when fenced."""
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        """The group's committed offset of a partition, or None."""
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The last known end of the log of an assigned partition (for lag), or None."""
+
+
+class ProducerT(Protocol):
+    """Sends records; keyed records with no partition go to ``hash(key) % partitions``."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Flush, then close."""
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue a record; the returned future resolves when the broker has it."""
+
+    async def flush(self) -> None:
+        """Wait until every queued record is on the broker."""
+
+
+class TransportT(Protocol):
+    """A broker connection factory, found by URL scheme in ``rxstreams.transports``."""
+
+    @property
+    def url(self) -> str: ...
+
+    def create_consumer(
+        self, topics: Collection[str], listener: RebalanceListenerT, config: ConsumerConfig
+    ) -> ConsumerT: ...
+
+    def create_producer(self, config: ProducerConfig) -> ProducerT: ...
+
+    async def create_topics(self, topics: Sequence[TopicSpec]) -> None:
+        """Create the topics that do not exist yet; existing ones are left as they are."""
+
+    async def partition_count(self, topic: str) -> int | None:
+        """How many partitions a topic has, or None if it does not exist."""
+
+    async def close(self) -> None: ...
+
+
+# -- user side ------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class CodecT(Protocol):
+    """Turns keys or values into bytes and back."""
+
+    def dumps(self, obj: Any) -> bytes: ...
+
+    def loads(self, data: bytes) -> Any: ...
+
+
+class EventT(Protocol):
+    """Type interface for stream events."""
+
+    @property
+    def key(self) -> Any: ...
+    @property
+    def value(self) -> Any: ...
+    @property
+    def headers(self) -> dict[str, Any]: ...
+    @property
+    def timestamp(self) -> float: ...
+
+    def ack(self) -> bool: ...
+
+    def reject(self) -> None: ...
+
+    async def send(self, channel: Any, **kwargs: Any) -> Any: ...
+
+    async def forward(self, channel: Any, **kwargs: Any) -> Any: ...
+
+
+class StreamT(Protocol):
+    """Type interface for data streams."""
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    def filter(self, fun: Any) -> Any: ...
+
+    def map(self, fun: Any) -> Any: ...
+
+    def group_by(self, key: Any, **kwargs: Any) -> Any: ...
+
+
+class AgentT(Protocol):
+    """Type interface for stream processing agents."""
+
+    async def send(
+        self, value: Any = None, *, key: Any = None, partition: int | None = None
+    ) -> Any: ...
+
+    async def ask(self, value: Any = None, *, key: Any = None, **kwargs: Any) -> Any: ...
+
+    def cast(self, value: Any = None, *, key: Any = None, partition: int | None = None) -> Any: ...
