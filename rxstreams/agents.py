@@ -104,7 +104,6 @@ class Agent(Generic[T]):
         if self._tasks:
             return
         stream = self.stream
-        stream.bridge.start()
         for i in range(self._concurrency):
             task = asyncio.create_task(self._run(stream, i), name=f"agent:{self.name}#{i}")
             self._tasks.append(task)
