@@ -38,13 +38,16 @@ _new = object.__new__
 class Port:
     """One subscriber of a source: where its events (and its redeliveries) go."""
 
-    __slots__ = ("app", "observer", "redelivery_limit", "source")
+    __slots__ = ("app", "failed", "observer", "redelivery_limit", "source")
 
     def __init__(self, source: Source, observer: abc.ObserverBase[Any]) -> None:
         self.source = source
         self.observer = observer
         self.app = source.app
         self.redelivery_limit = source.app.conf.redelivery_limit
+        #: the subscriber's pipeline errored: events it let go of are not acked implicitly
+        #: (they may be the one that failed, or ones an operator held), explicit acks count
+        self.failed = False
 
     def redeliver(self, event: Event[Any, Any]) -> None:
         """Deliver ``event`` (which owns its token) to this subscriber again, soon."""
@@ -160,9 +163,11 @@ class Source:
             for m in messages:
                 k = m.key
                 v = m.value
+                key = None if k is None else key_loads(k)
+                value = None if v is None else value_loads(v)
                 ev = _new(Event)
-                ev.key = None if k is None else key_loads(k)
-                ev.value = None if v is None else value_loads(v)
+                ev.key = key
+                ev.value = value
                 ev.message = m
                 ev._headers = None
                 ev._ts = None
@@ -180,9 +185,11 @@ class Source:
         for m in messages:
             k = m.key
             v = m.value
+            key = None if k is None else key_loads(k)
+            value = None if v is None else value_loads(v)
             ev = _new(Event)
-            ev.key = None if k is None else key_loads(k)
-            ev.value = None if v is None else value_loads(v)
+            ev.key = key
+            ev.value = value
             ev.message = m
             ev._headers = None
             ev._ts = None

@@ -375,8 +375,12 @@ class App:
             self._stopping = asyncio.ensure_future(self._shutdown(commit=True))
 
     def _stream_failed(self, sources: frozenset[Source], exc: BaseException) -> None:
-        """An operator of a stream raised: freeze the commits, then stop."""
-        self._fetcher.close_all()
+        """An operator of a stream raised: what its pipeline lets go of from now on is not
+        acked implicitly (the failing event, events operators held). The agent still
+        processes (and acks) what already reached it, then gets the error."""
+        for source in sources:
+            for port in source.ports:
+                port.failed = True
 
     def _purge_revoked(self, revoked: frozenset[TopicPartition]) -> None:
         """Revoked partitions' events still queued would only be duplicates: drop them."""

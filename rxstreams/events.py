@@ -16,7 +16,6 @@ before it and it is delivered again after a restart.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import time
 from collections.abc import Mapping
@@ -235,9 +234,13 @@ class Event(Generic[K, V]):
         return views
 
     def __del__(self) -> None:
-        if self._owns and not self._pinned:
-            with contextlib.suppress(Exception):
-                self.ack()
+        try:
+            if self._owns and not self._pinned:
+                port = self._port
+                if port is None or not port.failed:
+                    self.ack()
+        except Exception:  # a finalizer must never raise
+            pass
 
     # -- producing --------------------------------------------------------------------------
 
