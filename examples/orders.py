@@ -49,8 +49,9 @@ async def produce(n: int) -> None:
     rng = random.Random(7)
     for i in range(n):
         account = f"acct-{rng.randrange(8)}"
-        await orders.send(key=account, value={"id": i, "account": account,
-                                              "amount": rng.randrange(500)})
+        await orders.send(
+            key=account, value={"id": i, "account": account, "amount": rng.randrange(500)}
+        )
 
 
 async def main() -> None:
@@ -68,8 +69,10 @@ async def main() -> None:
     print("committed offsets of group 'orders-demo' (next offset to read):")
     for p in range(4):
         tp = ("orders", p)
-        print(f"  orders[{p}]: committed={broker.committed('orders-demo', _tp(*tp))} "
-              f"end={broker.end_offset(_tp(*tp))}")
+        print(
+            f"  orders[{p}]: committed={broker.committed('orders-demo', _tp(*tp))} "
+            f"end={broker.end_offset(_tp(*tp))}"
+        )
 
 
 def _tp(topic: str, partition: int):  # type: ignore[no-untyped-def]

@@ -9,15 +9,13 @@ import pytest
 
 from rxstreams import App
 from rxstreams_memory import MemoryBroker, MemoryTransport
+from tests.helpers import AppFactory
 
 
 @pytest.fixture
 def broker() -> MemoryBroker:
     """A fresh embedded broker, private to the test."""
     return MemoryBroker()
-
-
-from tests.helpers import AppFactory
 
 
 @pytest.fixture
@@ -35,5 +33,3 @@ async def make_app(broker: MemoryBroker) -> AsyncIterator[AppFactory]:
     for app in apps:
         if app.state not in ("init", "stopped"):
             await app.stop()
-
-

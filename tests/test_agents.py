@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from rxstreams_memory import MemoryBroker
 
 from rxstreams import AgentError, Stream, current_event
+from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
 
 pytestmark = pytest.mark.looptime

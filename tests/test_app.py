@@ -11,6 +11,7 @@ from rxstreams import App, AppStateError, ConfigurationError, Stream
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
 
+
 def test_broker_url_picks_the_transport_by_entry_point() -> None:
     """memory:// is found through the rxstreams.transports entry points."""
     app = App("a", broker="memory://named-test")

@@ -32,7 +32,7 @@ def test_raw_and_str() -> None:
 
 def test_unknown_codec_lists_the_known_ones() -> None:
     """Asking for a codec that does not exist names the ones that do."""
-    with pytest.raises(ConfigurationError, match="known: .*json"):
+    with pytest.raises(ConfigurationError, match=r"known: .*json"):
         get_codec("pickle")
 
 

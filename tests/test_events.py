@@ -60,7 +60,9 @@ def test_derive_moves_the_token_to_the_new_event() -> None:
     mapped = ev._derive(42)
     assert ev.ack() is False
     assert offsets.acked == []
-    assert mapped.value == 42 and mapped.key == "k" and mapped.message is ev.message
+    assert mapped.value == 42
+    assert mapped.key == "k"
+    assert mapped.message is ev.message
     assert mapped.ack() is True
     assert offsets.acked == [1]
 
@@ -101,7 +103,8 @@ def test_metadata_from_the_message() -> None:
     ev, _ = delivered(0)
     assert ev.timestamp == 1_700_000_000.0
     assert ev.headers == {"h": "x"}
-    assert ev.message is not None and ev.message.partition == 0
+    assert ev.message is not None
+    assert ev.message.partition == 0
     ev.ack()
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
-from rxstreams_memory import MemoryBroker
 
 from rxstreams import App, Stream, TopicPartition, current_event
 from rxstreams.testing import crash
+from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
 
 pytestmark = pytest.mark.looptime
@@ -19,8 +19,9 @@ pytestmark = pytest.mark.looptime
 PARTS = 4
 
 
-def worker(make_app: AppFactory, name: str, seen: dict[str, list[tuple[int, int]]],
-           **settings: Any) -> App:
+def worker(
+    make_app: AppFactory, name: str, seen: dict[str, list[tuple[int, int]]], **settings: Any
+) -> App:
     """An app in group 'grp' recording (partition, value) per worker."""
     settings.setdefault("commit_interval", 1.0)
     app = make_app("grp", topic_partitions=PARTS, **settings)

@@ -10,7 +10,7 @@ from rxstreams.settings import Settings
 
 def test_unknown_setting_is_refused_with_the_known_names() -> None:
     """A misspelt setting fails at once and lists what exists."""
-    with pytest.raises(ConfigurationError, match="unknown setting.*commit_intervall.*known:"):
+    with pytest.raises(ConfigurationError, match=r"unknown setting.*commit_intervall.*known:"):
         App("a", commit_intervall=1.0)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from rxstreams_memory import MemoryBroker, MemoryTransport
 
 from rxstreams import AgentError, CodecError, Stream
 from rxstreams.types import ProducerConfig
+from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
 
 pytestmark = pytest.mark.looptime
