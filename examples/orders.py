@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections import Counter
 
-from rxstreams import App, current_event
+from rxstreams import App, TopicPartition, current_event
+from rxstreams.log import configure
 
 app = App("orders-demo", broker="memory://demo", topic_partitions=4, commit_interval=0.5)
 orders = app.topic("orders")
@@ -55,6 +57,7 @@ async def produce(n: int) -> None:
 
 
 async def main() -> None:
+    configure(level="INFO", file=sys.stdout)  # the library's structured logs
     n = 5_000
     print(f"producing {n} orders to topic 'orders' (4 partitions, keyed by account)")
     await produce(n)
@@ -68,17 +71,11 @@ async def main() -> None:
     broker = app.transport.broker  # type: ignore[attr-defined]
     print("committed offsets of group 'orders-demo' (next offset to read):")
     for p in range(4):
-        tp = ("orders", p)
+        tp = TopicPartition("orders", p)
         print(
-            f"  orders[{p}]: committed={broker.committed('orders-demo', _tp(*tp))} "
-            f"end={broker.end_offset(_tp(*tp))}"
+            f"  orders[{p}]: committed={broker.committed('orders-demo', tp)} "
+            f"end={broker.end_offset(tp)}"
         )
-
-
-def _tp(topic: str, partition: int):  # type: ignore[no-untyped-def]
-    from rxstreams import TopicPartition
-
-    return TopicPartition(topic, partition)
 
 
 if __name__ == "__main__":

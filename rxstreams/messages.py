@@ -24,12 +24,12 @@ class TopicPartition(NamedTuple):
     partition: int
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """A record as a consumer reads it; the field names and units are Kafka's.
 
     ``timestamp`` is in milliseconds since the Unix epoch, as on the wire;
-    :attr:`rxstreams.Event.timestamp` gives it in seconds.
+    :attr:`rxstreams.Event.timestamp` gives it in seconds. A named tuple: immutable, and
+    the cheapest record Python builds (the embedded broker stores one per message).
     """
 
     topic: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,17 @@ import pytest
 from rxstreams import App
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_implicit_event_loop() -> None:
+    """Keep looptime from leaking an event loop when a sync test runs before any async one.
+
+    looptime asks the policy for the current loop even in sync tests; on Python 3.11 that
+    creates a loop nobody closes, whose ResourceWarning later fails an unrelated test.
+    Marking the loop as explicitly unset (what every finished async test does) prevents it.
+    """
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

@@ -1,0 +1,118 @@
+"""One partition's log: records in a Python list behind a base offset, with retention.
+
+Offsets start at 0 and never repeat. Retention (a maximum record count, a maximum age)
+moves the *log start offset* forward at once; the list itself is trimmed from the front
+only when the dead prefix is at least as long as the live part, so appends stay O(1)
+amortized. Readers get slices of the list: the :class:`~rxstreams.messages.Message`
+objects are frozen and shared by every reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from rxstreams.messages import Headers, Message
+
+__all__ = ("PartitionLog", "make_message")
+
+#: The dead prefix is cut off once it reaches this many records (and the live part's size).
+_TRIM_AT_LEAST = 1024
+
+
+#: Build a :class:`Message` from its seven fields, in order.
+make_message: Callable[[str, int, int, int, bytes | None, bytes | None, Headers], Message] = Message
+
+
+class PartitionLog:
+    """The records of one partition, from ``start`` (log start offset) to ``end``."""
+
+    __slots__ = (
+        "_base",
+        "_max_records",
+        "_records",
+        "_retention_ms",
+        "end",
+        "partition",
+        "start",
+        "topic",
+        "waiters",
+    )
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        *,
+        max_records: int | None = None,
+        retention_ms: int | None = None,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self._records: list[Message] = []
+        self._base = 0  # offset of self._records[0]
+        #: The log start offset: the oldest offset still readable (read-only for others).
+        self.start = 0
+        #: The log end offset: the offset the next record gets (read-only for others).
+        self.end = 0
+        self._max_records = max_records
+        self._retention_ms = retention_ms
+        #: Futures of consumers waiting for a record here; resolved (and dropped) on append.
+        self.waiters: set[asyncio.Future[None]] = set()
+
+    def append(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp: int,
+        headers: Headers,
+    ) -> int:
+        """Store one record and return its offset; wakes the consumers waiting here."""
+        offset = self.end
+        if self._retention_ms is not None:
+            self._expire(time.time_ns() // 1_000_000 - self._retention_ms)
+        self._records.append(
+            make_message(self.topic, self.partition, offset, timestamp, key, value, headers)
+        )
+        self.end = offset + 1
+        if self._max_records is not None and offset + 1 - self.start > self._max_records:
+            self.start = offset + 1 - self._max_records
+            self._trim()
+        if self.waiters:
+            self.wake()
+        return offset
+
+    def read(self, offset: int, max_records: int) -> list[Message]:
+        """Up to ``max_records`` records from ``offset`` (which must be in ``[start, end]``)."""
+        i = offset - self._base
+        return self._records[i : i + max_records]
+
+    def records(self) -> list[Message]:
+        """Every record still readable, oldest first."""
+        return self._records[self.start - self._base :]
+
+    def wake(self) -> None:
+        """Resolve every waiting future (skipping those of closed loops) and forget them."""
+        for waiter in self.waiters:
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(None)
+        self.waiters.clear()
+
+    def _expire(self, cutoff_ms: int) -> None:
+        """Move the log start past the leading records older than ``cutoff_ms``."""
+        records = self._records
+        base = self._base
+        start = self.start
+        end = self.end
+        while start < end and records[start - base].timestamp < cutoff_ms:
+            start += 1
+        if start != self.start:
+            self.start = start
+            self._trim()
+
+    def _trim(self) -> None:
+        dead = self.start - self._base
+        if dead >= _TRIM_AT_LEAST and dead >= len(self._records) - dead:
+            del self._records[:dead]
+            self._base = self.start
