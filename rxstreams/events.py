@@ -176,7 +176,7 @@ class Event(Generic[K, V]):
         if root._pending == 0:
             offsets = root.offsets
             if offsets is not None and root.message is not None:
-                offsets.ack(root.message.offset)
+                return offsets.ack(root.message.offset)
         return True
 
     def reject(self) -> None:
