@@ -105,6 +105,16 @@ class Bridge(abc.ObserverBase[Any]):
         self._completed = True
         self._wake()
 
+    def purge_revoked(self) -> int:
+        """Drop queued events whose partition was revoked: the new owner processes them."""
+        items = self._items
+        keep = [item for item in items if not _revoked(item)]
+        dropped = len(items) - len(keep)
+        if dropped:
+            items.clear()
+            items.extend(keep)
+        return dropped
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -170,4 +180,13 @@ def is_pinned(item: Any) -> bool:
         return item._pinned
     if type(item) is list:
         return any(type(e) is Event and e._pinned for e in item)
+    return False
+
+
+def _revoked(item: Any) -> bool:
+    if type(item) is Event:
+        offsets = item._root.offsets
+        return offsets is not None and offsets.closed
+    if type(item) is list and item:
+        return all(_revoked(e) for e in item)
     return False

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._bridge import Bridge
 from ._commit import Committer
 from ._fetcher import Fetcher
 from ._source import Source
@@ -86,6 +88,7 @@ class App:
             on_revoked=self._purge_revoked,
         )
         self._tasks: list[asyncio.Task[Any]] = []
+        self._bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
         self._state = State.INIT
         self._error: BaseException | None = None
         self._stopped = asyncio.Event()
@@ -384,6 +387,9 @@ class App:
 
     def _purge_revoked(self, revoked: frozenset[TopicPartition]) -> None:
         """Revoked partitions' events still queued would only be duplicates: drop them."""
+        dropped = sum(bridge.purge_revoked() for bridge in list(self._bridges))
+        if dropped:
+            self.log.debug("revoked_events_dropped", count=dropped)
 
     async def __aenter__(self) -> App:
         await self.start()

@@ -89,6 +89,7 @@ class Stream(Generic[T]):
         if bridge is None:
             bridge = self._bridge = Bridge(self._observable)
             bridge.on_failure = self._on_failure
+            self.app._bridges.add(bridge)
         return bridge
 
     def _on_failure(self, exc: BaseException) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from rxstreams import App, Stream, TopicPartition, current_event
 from rxstreams.testing import crash
-from rxstreams_memory import MemoryBroker
+from rxstreams.types import ProducerConfig
+from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
 
 pytestmark = pytest.mark.looptime
@@ -141,5 +142,50 @@ async def test_rebalance_commits_acked_work_first(
     await wait_for(lambda: len(broker.group_assignment("grp")) == 2)
     assert total_committed(broker) == 100  # committed on revoke
     assert seen["b"] == []  # so the new owner had nothing to redo
+    await a.stop()
+    await b.stop()
+
+
+async def test_queued_events_of_a_revoked_partition_are_not_processed(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """Events fetched for a partition that then moved are dropped from the old owner's
+    queue: only the new owner processes them.
+
+    (The rebalance is eager, as Kafka's classic protocol: partition 0 is revoked and given
+    back to its owner, which reads it again from the committed offset, so the event it was
+    stuck on is processed a second time: at-least-once.)"""
+    broker.create_topic("jobs", 2)
+    gate = asyncio.Event()
+    seen_a: list[tuple[int, int]] = []
+    seen_b: list[tuple[int, int]] = []
+    a = make_app("grp", topic_partitions=2)
+    b = make_app("grp", topic_partitions=2)
+
+    @a.agent(a.topic("jobs"), name="w")
+    async def first(stream: Stream[int]) -> None:
+        async for v in stream:
+            seen_a.append((current_event().message.partition, v))  # type: ignore[union-attr]
+            await gate.wait()
+
+    @b.agent(b.topic("jobs"), name="w")
+    async def second(stream: Stream[int]) -> None:
+        async for v in stream:
+            seen_b.append((current_event().message.partition, v))  # type: ignore[union-attr]
+
+    await a.start()
+    await wait_for(lambda: a._fetcher.assigned.is_set())
+    producer = MemoryTransport(broker=broker).create_producer(ProducerConfig(client_id="p"))
+    producer.send_soon("jobs", b"0", partition=0)
+    await wait_for(lambda: len(seen_a) == 1)  # a is stuck on partition 0's event
+    for v in range(1, 11):
+        producer.send_soon("jobs", b"%d" % v, partition=1)
+    await wait_for(lambda: a._sources["jobs"].in_flight == 11)  # and has fetched the rest
+    await b.start()  # partition 1 moves to b (range assignor: second member)
+    await wait_for(lambda: len(seen_b) == 10)
+    gate.set()
+    await asyncio.sleep(1)
+    assert [p for p, _ in seen_a] == [0, 0]
+    assert seen_b == [(1, v) for v in range(1, 11)]
     await a.stop()
     await b.stop()
