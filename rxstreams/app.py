@@ -438,9 +438,9 @@ class App:
         while True:
             if self._sources:
                 fetcher.idle.clear()
-                await fetcher.idle.wait()
+                await fetcher.idle.wait()  # a fetch found nothing new
             else:
-                await asyncio.sleep(0)
+                await asyncio.sleep(self.conf.fetch_timeout)  # channels only: look again
             if all(s.in_flight == 0 for s in sources):
                 return
 

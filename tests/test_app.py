@@ -125,3 +125,29 @@ async def test_stop_before_start_is_a_no_op(make_app: AppFactory) -> None:
     app = make_app("never")
     await app.stop()
     assert app.state == "stopped"
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(("reset", "expected"), [("earliest", [1, 2, 3]), ("latest", [3])])
+async def test_auto_offset_reset_picks_where_a_new_group_starts(
+    make_app: AppFactory, broker: MemoryBroker, reset: str, expected: list[int]
+) -> None:
+    """A group with no committed offset starts at the log start (earliest) or only sees
+    what is produced after it joined (latest)."""
+    fill(broker, "t", [1, 2])
+    app = make_app(f"reset-{reset}", auto_offset_reset=reset)
+    got: list[int] = []
+
+    @app.agent(app.topic("t"))
+    async def read(stream: Stream[int]) -> None:
+        async for v in stream:
+            got.append(v)
+
+    async with app:
+        while not app._fetcher.assigned.is_set():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        fill(broker, "t", [3])
+        while 3 not in got:
+            await asyncio.sleep(0.01)
+    assert got == expected
