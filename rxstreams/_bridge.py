@@ -19,6 +19,7 @@ from typing import Any
 
 import reactivex
 from reactivex import abc
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .events import Event, _current
 
@@ -90,7 +91,9 @@ class Bridge(abc.ObserverBase[Any]):
     def start(self) -> None:
         """Subscribe (once) to the Observable."""
         if self._subscription is None:
-            self._subscription = self._observable.subscribe(self)
+            # time-based operators without a scheduler of their own use the running loop's
+            scheduler = AsyncIOScheduler(asyncio.get_running_loop())
+            self._subscription = self._observable.subscribe(self, scheduler=scheduler)
 
     @property
     def started(self) -> bool:

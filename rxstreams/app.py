@@ -192,11 +192,6 @@ class App:
     def _source_for_topic(self, topic: Topic[Any, Any]) -> Source:
         source = self._sources.get(topic.name)
         if source is None:
-            if self._state is State.RUNNING:
-                raise AppStateError(
-                    f"stream of {topic.name!r} created after the app started; create streams "
-                    "and agents before start"
-                )
             source = Source(
                 self,
                 topic.name,
@@ -206,7 +201,27 @@ class App:
                 resume=self._fetcher.resume,
             )
             self._sources[topic.name] = source
+            if self._state is State.RUNNING:
+                # a stream created while running (inside an agent, in a notebook cell, by
+                # group_by or through): declare the topic and widen the subscription
+                self._spawn(self._subscribe(topic), f"subscribe:{topic.name}")
         return source
+
+    async def _subscribe(self, topic: Topic[Any, Any]) -> None:
+        if topic.name not in self._declared:
+            await self.transport.create_topics([topic.spec()])
+            self._declared.add(topic.name)
+        fetcher = self._fetcher
+        if fetcher.consumer is None:
+            consumer = self.transport.create_consumer(
+                list(self._sources), fetcher, self.conf.consumer_config()
+            )
+            fetcher.consumer = consumer
+            await consumer.start()
+            self._spawn(fetcher.run(), "fetcher")
+            self._spawn(self._committer.run(fetcher.commit), "committer")
+        else:
+            fetcher.consumer.subscribe(list(self._sources))
 
     def _source_for_channel(self, channel: Channel[Any, Any]) -> Source:
         source = self._channel_sources.get(id(channel))
@@ -267,13 +282,14 @@ class App:
             for agent in self.agents.values():
                 await agent.start()
             if self._sources:
+                fetcher = self._fetcher
                 consumer = self.transport.create_consumer(
-                    list(self._sources), self._fetcher, self.conf.consumer_config()
+                    list(self._sources), fetcher, self.conf.consumer_config()
                 )
-                self._fetcher.consumer = consumer
+                fetcher.consumer = consumer
                 await consumer.start()
-                self._spawn(self._fetcher.run(), "fetcher")
-                self._spawn(self._committer.run(self._fetcher.commit), "committer")
+                self._spawn(fetcher.run(), "fetcher")
+                self._spawn(self._committer.run(fetcher.commit), "committer")
         except BaseException:
             self._state = State.RUNNING
             await self._shutdown(commit=False)

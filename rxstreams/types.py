@@ -108,6 +108,9 @@ class ConsumerT(Protocol):
         Rebalances happen inside this call, through the listener.
         """
 
+    def subscribe(self, topics: Collection[str]) -> None:
+        """Subscribe to these topics instead; the group rebalances to hand them out."""
+
     def assignment(self) -> frozenset[TopicPartition]:
         """The partitions this member owns now."""
 

@@ -151,3 +151,31 @@ async def test_auto_offset_reset_picks_where_a_new_group_starts(
         while 3 not in got:
             await asyncio.sleep(0.01)
     assert got == expected
+
+
+@pytest.mark.looptime
+async def test_a_stream_created_while_running_is_subscribed(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """A topic first streamed after start (in a notebook cell, inside an agent) is declared,
+    subscribed (the group rebalances) and consumed."""
+    fill(broker, "first", [1])
+    app = make_app("late")
+    got: list[int] = []
+
+    @app.agent(app.topic("first"))
+    async def first(stream: Stream[int]) -> None:
+        async for _ in stream:
+            pass
+
+    async with app:
+        await app.topic("second").send(value=42)
+
+        async def read_second() -> None:
+            async for v in app.topic("second").stream():
+                got.append(v)
+                return
+
+        await asyncio.wait_for(read_second(), timeout=30)
+    assert got == [42]
+    assert "second" in broker.topics()

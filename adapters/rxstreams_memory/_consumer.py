@@ -143,6 +143,17 @@ class MemoryConsumer:
         self._forget_assignment()
         self._wake()
 
+    def subscribe(self, topics: Collection[str]) -> None:
+        """Change the subscription; the group rebalances to hand out the new topics."""
+        self._check_not_crashed()
+        new = frozenset(topics)
+        if new == self._topics:
+            return
+        self._topics = new
+        if self._state == "started" and self._member is not None:
+            self._member.topics = new
+            self._group.subscription_changed(self._member)
+
     def crash(self) -> None:
         """Die at once, as if the process was killed (see :meth:`MemoryBroker.crash`)."""
         if self._state == "crashed":

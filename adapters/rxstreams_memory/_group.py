@@ -166,6 +166,11 @@ class GroupCoordinator:
         self._log.info("group_member_left", member_id=member.member_id, reason=reason)
         self._after_removal(reason)
 
+    def subscription_changed(self, member: Member) -> None:
+        """A member subscribes to other topics now: hand the partitions out again."""
+        if member.member_id in self._members:
+            self._begin_rebalance("subscription_changed")
+
     def topic_changed(self, topic: str) -> None:
         """A topic was created or grew: rebalance if a member subscribes to it."""
         if not self._rebalancing and any(topic in m.topics for m in self._members.values()):

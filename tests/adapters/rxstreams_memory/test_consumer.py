@@ -10,7 +10,8 @@ import pytest
 
 from rxstreams.errors import AppStateError, BrokerUnavailableError, ConfigurationError
 from rxstreams.messages import Message, TopicPartition
-from rxstreams_memory import MemoryBroker, MemoryProducer
+from rxstreams.types import ConsumerConfig
+from rxstreams_memory import MemoryBroker, MemoryProducer, MemoryTransport
 
 pytestmark = pytest.mark.looptime  # waits in getmany cost no real time
 
@@ -279,3 +280,32 @@ def test_a_topic_string_is_not_a_subscription(transport: Any) -> None:
 
     with pytest.raises(ConfigurationError, match="collection of topic names"):
         transport.create_consumer("t", object(), ConsumerConfig(group_id="g", client_id="c"))
+
+
+async def test_subscribe_widens_the_assignment(broker: MemoryBroker) -> None:
+    """subscribe() with another topic rebalances and the member gets its partitions."""
+    broker.create_topic("a", 1)
+    broker.create_topic("b", 2)
+    transport = MemoryTransport(broker=broker)
+
+    class Listener:
+        async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+            pass
+
+        async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+            pass
+
+    consumer = transport.create_consumer(
+        ["a"], Listener(), ConsumerConfig(group_id="g", client_id="c")
+    )
+    await consumer.start()
+    await consumer.getmany(timeout=0.01)
+    assert consumer.assignment() == {TopicPartition("a", 0)}
+    consumer.subscribe(["a", "b"])
+    await consumer.getmany(timeout=0.01)
+    assert consumer.assignment() == {
+        TopicPartition("a", 0),
+        TopicPartition("b", 0),
+        TopicPartition("b", 1),
+    }
+    await consumer.stop()
