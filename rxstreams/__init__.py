@@ -18,6 +18,7 @@ from .codecs import get_codec, register_codec
 from .errors import (
     AgentError,
     AppStateError,
+    AskTimeoutError,
     BrokerUnavailableError,
     CodecError,
     CommitFailedError,
@@ -71,6 +72,7 @@ __all__ = (
     # errors
     "AgentError",
     "AppStateError",
+    "AskTimeoutError",
     "BrokerUnavailableError",
     "CodecError",
     "CommitFailedError",

@@ -1,44 +1,72 @@
-"""Agent: an ``async def`` that consumes a stream, run by the app as one or more tasks."""
+"""Agent: an ``async def`` that consumes a stream, run by the app as one or more tasks.
+
+Error handling has two parts:
+
+- ``on_error`` decides what happens to the event an instance failed on: ``"crash"`` (the
+  default: the app stops, and nothing is committed past that event, so it is processed
+  again after a restart), ``"skip"`` (ack it and go on), ``"retry"`` (deliver it again, up
+  to ``redelivery_limit`` times, then crash), ``"dead_letter"`` (send it to
+  ``<topic>-dlq``, then ack it). It may also be a function ``(agent, exc, event)`` (sync or
+  async) returning one of those names, for decisions per exception.
+- ``supervisor_strategy`` decides what happens to the instances once the event is dealt
+  with: ``"one_for_one"`` (the default: restart the failing instance), ``"one_for_all"``
+  (restart every instance; events they were processing are delivered again) or
+  ``"crash"`` (stop the app with the error).
+
+An exception in a ``filter``/``map`` function of the agent's stream gets the same
+``on_error`` treatment (the stream keeps running).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._bridge import pin
-from .errors import AgentError, AppStateError
-from .events import _current
+from .errors import AgentError, AppStateError, ConfigurationError
+from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current
 from .log import get_logger
 from .streams import Stream
 
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ("Agent",)
+__all__ = ("Agent", "ErrorAction", "SupervisorStrategy")
 
 T = TypeVar("T")
 
 log = get_logger(__name__)
 
 AgentFun = Callable[[Stream[T]], Awaitable[None] | AsyncIterator[Any]]
+ErrorAction = Literal["crash", "skip", "retry", "dead_letter"]
+SupervisorStrategy = Literal["one_for_one", "one_for_all", "crash"]
+OnError = ErrorAction | Callable[..., Any]
+
+_ACTIONS = ("crash", "skip", "retry", "dead_letter")
+_STRATEGIES = ("one_for_one", "one_for_all", "crash")
 
 
 class Agent(Generic[T]):
     """Stream processing agent: ``fun(stream)`` run by the app over ``channel``.
 
     Args:
-        fun: ``async def fun(stream)``, or an async generator whose yields go to ``sink``.
+        fun: ``async def fun(stream)``, or an async generator whose yields go to ``sink``
+            (and, for a request sent with :meth:`ask`, back to the asker).
         app: the app the agent belongs to.
         channel: the topic or channel consumed (default: a topic named after the agent).
         name: the agent's name (default: the function's qualified name).
-        concurrency: how many instances iterate the one stream at once.
-        sink: where yielded values go (channels, topics, agents or callables).
-        on_error: called with ``(agent, exc)`` when an instance raises.
-        supervisor_strategy: what happens to the other instances when one fails.
-        help: text for the CLI.
+        concurrency: how many instances iterate the one stream at once. Events are handed
+            to free instances in order, so with more than one, processing (and so per-key
+            order) interleaves; commits stay correct (only the contiguous acked prefix).
+        sink: where yielded values go: channels, topics, agents or callables.
+        on_error: what happens to the event an instance failed on (see the module doc).
+        supervisor_strategy: what happens to the instances after a failure.
+        help: text for the CLI (default: the function's docstring).
     """
 
     def __init__(
@@ -50,25 +78,34 @@ class Agent(Generic[T]):
         name: str | None = None,
         concurrency: int = 1,
         sink: list[Any] | None = None,
-        on_error: Callable[..., Any] | None = None,
+        on_error: OnError | None = None,
         supervisor_strategy: str | None = None,
         help: str | None = None,
         **kwargs: Any,
     ) -> None:
         if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+            raise ConfigurationError(f"concurrency must be >= 1, not {concurrency}")
+        if isinstance(on_error, str) and on_error not in _ACTIONS:
+            raise ConfigurationError(f"on_error must be one of {_ACTIONS} or a function")
+        if supervisor_strategy is not None and supervisor_strategy not in _STRATEGIES:
+            raise ConfigurationError(f"supervisor_strategy must be one of {_STRATEGIES}")
+        if kwargs:
+            raise ConfigurationError(f"unknown agent option(s): {', '.join(sorted(kwargs))}")
         self.fun = fun
         self.app = app
         self.name = name or f"{fun.__module__}.{fun.__qualname__}"
         self._channel = channel if channel is not None else app.topic(self.name)
         self._concurrency = concurrency
         self.sink = list(sink or ())
-        self.on_error = on_error
-        self.supervisor_strategy = supervisor_strategy
+        self.on_error: OnError = on_error if on_error is not None else "crash"
+        self.supervisor_strategy: str = supervisor_strategy or "one_for_one"
         self._help = help or (inspect.getdoc(fun) or "")
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._restarting: set[int] = set()
         self._stream: Stream[T] | None = None
-        self.processed_batches = 0
+        self._pending_casts: set[asyncio.Task[Any]] = set()
+        #: how many times an instance was restarted after an error
+        self.restarts = 0
 
     # -- the spec's properties ----------------------------------------------------------------
 
@@ -89,9 +126,10 @@ class Agent(Generic[T]):
 
     @property
     def stream(self) -> Stream[T]:
-        """The stream the instances share (created on start)."""
+        """The stream the instances share (created on first use)."""
         if self._stream is None:
             self._stream = self._channel.stream()
+            self._stream.ctx.handler = self._operator_error
         return self._stream
 
     def __call__(self, stream: Stream[T]) -> Awaitable[None] | AsyncIterator[Any]:
@@ -103,60 +141,165 @@ class Agent(Generic[T]):
         """Start the agent's instances (the app does this on start)."""
         if self._tasks:
             return
-        stream = self.stream
         for i in range(self._concurrency):
-            task = asyncio.create_task(self._run(stream, i), name=f"agent:{self.name}#{i}")
-            self._tasks.append(task)
+            self._start_instance(i)
+
+    def _start_instance(self, index: int) -> None:
+        task = asyncio.create_task(self._run(self.stream, index), name=f"agent:{self.name}#{index}")
+        self._tasks[index] = task
 
     async def stop(self) -> None:
         """Cancel the instances and wait for them to end."""
-        tasks, self._tasks = self._tasks, []
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
         for t in tasks:
             t.cancel()
-        for t in tasks:
+        for t in [*tasks, *self._pending_casts]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
 
     def cancel(self) -> None:
         """Cancel the instances without waiting."""
-        for t in self._tasks:
+        for t in self._tasks.values():
             t.cancel()
 
     @property
     def running(self) -> bool:
-        return any(not t.done() for t in self._tasks)
+        """True while an instance is running."""
+        return any(not t.done() for t in self._tasks.values())
 
     async def _run(self, stream: Stream[T], index: int) -> None:
-        try:
-            result = self.fun(stream)
-            if inspect.isasyncgen(result):
-                async for value in result:
-                    await self._to_sinks(value)
-            else:
-                await result  # type: ignore[misc]
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            item = _current.get()
-            if item is not None:
-                pin(item)
-            self._failed(exc, index)
-        else:
+        while True:
+            try:
+                result = self.fun(stream)
+                if inspect.isasyncgen(result):
+                    async for value in result:
+                        await self._yielded(value)
+                else:
+                    await result  # type: ignore[misc]
+            except asyncio.CancelledError:
+                if index in self._restarting:  # one_for_all: its event goes round again
+                    self._restarting.discard(index)
+                    _redeliver(_current.get())
+                raise
+            except Exception as exc:
+                item = _current.get()
+                if item is not None:
+                    pin(item)  # until the policy decided, nothing may ack it
+                if not await self._recover(exc, item, index):
+                    return
+                continue
             log.debug("agent_finished", agent=self.name, instance=index)
+            return
 
-    def _failed(self, exc: Exception, index: int) -> None:
-        log.error("agent_failed", agent=self.name, instance=index, error=repr(exc))
-        if self.on_error is not None:
-            self.on_error(self, exc)
+    async def _recover(self, exc: Exception, item: Any, index: int) -> bool:
+        """Apply on_error and the supervisor strategy; True to restart this instance."""
+        action = await self._decide(exc, item)
+        log.warning("agent_error", agent=self.name, instance=index, error=repr(exc), action=action)
+        if action == "crash":
+            self._crash(exc)
+            return False
+        try:
+            await self._dispose(action, item, exc)
+        except Exception as again:  # redelivery limit reached, dead-letter send failed
+            self._crash(again)
+            return False
+        if self.supervisor_strategy == "crash":
+            self._crash(exc)
+            return False
+        self.restarts += 1
+        if self.supervisor_strategy == "one_for_all":
+            for other, task in list(self._tasks.items()):
+                if other != index and not task.done():
+                    self._restarting.add(other)
+                    task.cancel()
+                    task.add_done_callback(functools.partial(self._restart_later, other))
+        return True
+
+    def _restart_later(self, index: int, _: object = None) -> None:
+        if self.app.state == "running":
+            self._start_instance(index)
+
+    async def _decide(self, exc: Exception, item: Any) -> str:
+        on_error = self.on_error
+        if isinstance(on_error, str):
+            return on_error
+        event = item[-1] if type(item) is list and item else item
+        decision = on_error(self, exc, event if isinstance(event, Event) else None)
+        if inspect.isawaitable(decision):
+            decision = await decision
+        if decision is None:
+            return "crash"
+        if decision not in _ACTIONS:
+            raise ConfigurationError(f"on_error returned {decision!r}, not one of {_ACTIONS}")
+        return str(decision)
+
+    async def _dispose(self, action: str, item: Any, exc: BaseException) -> None:
+        """Deal with the failed item: skip, retry or dead-letter it."""
+        events = [e for e in (item if type(item) is list else [item]) if isinstance(e, Event)]
+        for event in events:
+            event._pinned = False
+            if action == "skip":
+                event.ack()
+            elif action == "retry":
+                event.reject()
+            elif action == "dead_letter":
+                await self._dead_letter(event, exc)
+                event.ack()
+
+    def _operator_error(self, event: Event[Any, Any], exc: BaseException) -> bool:
+        """on_error for an exception raised in a filter/map function of the stream."""
+        action = self.on_error if isinstance(self.on_error, str) else "crash"
+        log.warning("operator_error", agent=self.name, error=repr(exc), action=action)
+        if action == "skip":
+            event.ack()
+        elif action == "retry":
+            event.reject()
+        elif action == "dead_letter":
+            event._pin()
+            task = asyncio.ensure_future(self._dead_letter_then_ack(event, exc))
+            self._pending_casts.add(task)
+            task.add_done_callback(self._pending_casts.discard)
+        else:
+            return False
+        return True
+
+    async def _dead_letter_then_ack(self, event: Event[Any, Any], exc: BaseException) -> None:
+        try:
+            await self._dead_letter(event, exc)
+        except Exception as again:
+            self._crash(again)
+            return
+        event._pinned = False
+        event.ack()
+
+    async def _dead_letter(self, event: Event[Any, Any], exc: BaseException) -> None:
+        """Send the event's original bytes (or value) and the error to the dead-letter topic."""
+        msg = event.message
+        headers = dict(event.headers)
+        headers["rxs-error"] = repr(exc)
+        headers["rxs-error-agent"] = self.name
+        topic_name = getattr(self._channel, "name", self.name)
+        if msg is not None and getattr(self._channel, "key_codec", None) is not None:
+            headers["rxs-origin"] = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+            dlq = self.app.topic(f"{topic_name}-dlq", key_serializer="raw", value_serializer="raw")
+            await dlq.send(key=msg.key, value=msg.value, headers=headers)
+        else:
+            dlq = self.app.topic(f"{self.name}-dlq")
+            await dlq.send(key=event.key, value=event.value, headers=headers)
+        log.info("event_dead_lettered", agent=self.name, topic=dlq.name)
+
+    def _crash(self, exc: BaseException) -> None:
         self.app._crash(
             AgentError(
-                f"agent {self.name} raised {exc!r}; the app stops without committing "
-                "past the event it failed on"
+                f"agent {self.name} raised {exc!r}; the app stops without committing past "
+                "the event it failed on"
             ),
             cause=exc,
         )
 
-    async def _to_sinks(self, value: Any) -> None:
+    async def _yielded(self, value: Any) -> None:
+        """A value the agent yielded: to every sink, and to the asker of a request."""
         for sink in self.sink:
             if callable(sink) and not hasattr(sink, "send"):
                 r = sink(value)
@@ -164,6 +307,11 @@ class Agent(Generic[T]):
                     await r
             else:
                 await sink.send(value=value)
+        item = _current.get()
+        if isinstance(item, Event):
+            reply_to = item.reply_to
+            if reply_to is not None:
+                await item.send(reply_to, key=item.correlation_id, value=value, headers={})
 
     # -- sending to the agent -----------------------------------------------------------------
 
@@ -173,13 +321,68 @@ class Agent(Generic[T]):
         """Send ``value`` to the agent's channel."""
         return await self._channel.send(key=key, value=value, partition=partition)
 
-    async def ask(self, value: Any = None, *, key: Any = None, **kwargs: Any) -> Any:
-        """Send and wait for the reply (request/reply)."""
-        raise AppStateError("ask() is not available yet")
+    async def ask(
+        self,
+        value: Any = None,
+        *,
+        key: Any = None,
+        partition: int | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+        timeout: float = 30.0,
+    ) -> Any:
+        """Send ``value`` and wait for the agent's reply (request/reply).
+
+        The agent replies by yielding a result while processing the request, or by sending
+        ``event.send(event.reply_to, key=event.correlation_id, value=result)``.
+
+        Raises:
+            AskTimeoutError: no reply within ``timeout`` seconds.
+        """
+        replies = self.app._replies
+        await replies.ensure_started()
+        cid = correlation_id or uuid.uuid4().hex
+        fut = replies.expect(cid)
+        await self._channel.send(
+            key=key,
+            value=value,
+            partition=partition,
+            headers={REPLY_TO_HEADER: reply_to or replies.topic_name, CORRELATION_ID_HEADER: cid},
+        )
+        return await replies.wait(cid, fut, timeout)
 
     def cast(self, value: Any = None, *, key: Any = None, partition: int | None = None) -> Any:
-        """Send without waiting (fire-and-forget); callable from sync code."""
-        raise AppStateError("cast() is not available yet")
+        """Send without waiting (fire-and-forget); callable from sync code on the app's loop
+        or from another thread while the app runs. Returns the scheduled task/future."""
+        coro = self.send(value, key=key, partition=partition)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        app_loop = self.app._loop
+        if loop is not None and (app_loop is None or loop is app_loop):
+            task = loop.create_task(coro)
+            self._pending_casts.add(task)
+            task.add_done_callback(self._cast_done)
+            return task
+        if app_loop is not None and app_loop.is_running():
+            return asyncio.run_coroutine_threadsafe(coro, app_loop)
+        coro.close()
+        raise AppStateError(
+            "cast() needs a running event loop (the app's); from async code use "
+            "`await agent.send(...)`"
+        )
+
+    def _cast_done(self, task: asyncio.Task[Any]) -> None:
+        self._pending_casts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("cast_failed", agent=self.name, error=repr(task.exception()))
 
     def __repr__(self) -> str:
         return f"<Agent {self.name} channel={self._channel!r} concurrency={self._concurrency}>"
+
+
+def _redeliver(item: Any) -> None:
+    for e in item if type(item) is list else [item]:
+        if isinstance(e, Event):
+            e._redeliver()

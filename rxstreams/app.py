@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 from ._bridge import Bridge
 from ._commit import Committer
 from ._fetcher import Fetcher
+from ._replies import Replies
 from ._source import Source
-from .agents import Agent, AgentFun
+from .agents import Agent, AgentFun, OnError
 from .channels import Channel
 from .codecs import get_codec
 from .errors import AppStateError, ConfigurationError
@@ -90,6 +91,8 @@ class App:
         self._tasks: list[asyncio.Task[Any]] = []
         self._bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
         self._state = State.INIT
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._replies = Replies(self)
         self._error: BaseException | None = None
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
@@ -158,7 +161,7 @@ class App:
         name: str | None = None,
         concurrency: int = 1,
         sink: list[Any] | None = None,
-        on_error: Callable[..., Any] | None = None,
+        on_error: OnError | None = None,
         supervisor_strategy: str | None = None,
         help: str | None = None,
         **kwargs: Any,
@@ -272,6 +275,7 @@ class App:
         if self._state is not State.INIT:
             raise AppStateError(f"app {self.id} cannot start: it is {self._state.value}")
         self._state = State.STARTING
+        self._loop = asyncio.get_running_loop()
         log = self.log
         try:
             specs = [t.spec() for t in self.topics.values() if t.name not in self._declared]
@@ -345,6 +349,7 @@ class App:
                 self.log.warning("final_commit_failed", error=repr(exc))
         for agent in self.agents.values():
             await agent.stop()
+        await self._replies.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

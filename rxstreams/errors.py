@@ -12,7 +12,8 @@ The tree::
     ├── EventError                  an event used against its contract
     │   └── RejectedTooOftenError   ``reject()`` passed the redelivery limit
     ├── CodecError                  a key or value could not be encoded or decoded
-    └── AgentError                  an agent failed and its error policy said stop
+    ├── AgentError                  an agent failed and its error policy said stop
+    └── AskTimeoutError             ``Agent.ask()`` got no reply in time
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 __all__ = (
     "AgentError",
     "AppStateError",
+    "AskTimeoutError",
     "BrokerUnavailableError",
     "CodecError",
     "CommitFailedError",
@@ -81,3 +83,7 @@ class CodecError(RxStreamsError, ValueError):
 
 class AgentError(RxStreamsError):
     """Raised by the app when an agent failed and its error policy is to stop."""
+
+
+class AskTimeoutError(RxStreamsError, TimeoutError):
+    """Raised by ``Agent.ask()`` when no reply arrived within its timeout."""

@@ -29,7 +29,18 @@ if TYPE_CHECKING:
     from ._offsets import PartitionOffsets
     from ._source import Port
 
-__all__ = ("Event", "current_event", "decode_headers", "encode_headers")
+__all__ = (
+    "CORRELATION_ID_HEADER",
+    "REPLY_TO_HEADER",
+    "Event",
+    "current_event",
+    "decode_headers",
+    "encode_headers",
+)
+
+#: headers of a request sent with ``Agent.ask()``
+REPLY_TO_HEADER = "rxs-reply-to"
+CORRELATION_ID_HEADER = "rxs-correlation-id"
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -93,6 +104,7 @@ class Event(Generic[K, V]):
         "__weakref__",
         "_attempts",
         "_headers",
+        "_keep",
         "_owns",
         "_pending",
         "_pinned",
@@ -129,6 +141,7 @@ class Event(Generic[K, V]):
         self._pending = 0
         self._attempts = 0
         self._port: Port | None = None
+        self._keep: list[Event[Any, Any]] | None = None
         self.offsets: PartitionOffsets | None = None
 
     # -- metadata ---------------------------------------------------------------------------
@@ -154,6 +167,18 @@ class Event(Generic[K, V]):
         return ts
 
     @property
+    def reply_to(self) -> str | None:
+        """Where the reply to this request goes (set by ``Agent.ask()``), or None."""
+        value = self.headers.get(REPLY_TO_HEADER)
+        return None if value is None else str(value)
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The id the asker waits for (set by ``Agent.ask()``), or None."""
+        value = self.headers.get(CORRELATION_ID_HEADER)
+        return None if value is None else str(value)
+
+    @property
     def acked(self) -> bool:
         """True once every stream that received the message is done with it."""
         return self._root._pending == 0 and self._root.offsets is not None
@@ -168,8 +193,13 @@ class Event(Generic[K, V]):
         that returns False. An ack after the partition was revoked is also a no-op: the new
         owner of the partition processes the message again.
         """
+        keep = self._keep
+        if keep is not None:
+            self._keep = None
+            for e in keep:
+                e.ack()
         if not self._owns:
-            return False
+            return keep is not None
         self._owns = False
         root = self._root
         root._pending -= 1
@@ -199,12 +229,26 @@ class Event(Generic[K, V]):
                 f"{where} was rejected {root._attempts} times "
                 f"(redelivery_limit={port.redelivery_limit})"
             )
-        again = self._derive(self.value)
+        self._redeliver()
+
+    def _redeliver(self) -> None:
+        """Hand the message, as it was decoded, to the top of this stream again (the
+        operators run on it again); the token moves to the new event."""
+        port = self._port
+        if port is None or not self._owns:
+            return
+        root = self._root
+        again = self._derive(root.value)
+        again.key = root.key
+        again._headers = root._headers
         port.redeliver(again)
 
     def _pin(self) -> None:
         """Never ack this event implicitly: its processing failed."""
         self._pinned = True
+        if self._keep is not None:
+            for e in self._keep:
+                e._pin()
 
     def _derive(self, value: V2) -> Event[K, V2]:
         """A new event with ``value`` that takes over this event's token."""
@@ -217,8 +261,32 @@ class Event(Generic[K, V]):
         new._root = self._root
         new._port = self._port
         new._pinned = False
+        new._keep = None
         new._owns = self._owns
         self._owns = False
+        return new
+
+    def _fork(self, value: V2, *, keep: list[Event[Any, Any]] | None = None) -> Event[K, V2]:
+        """A new event with ``value`` holding a token of its own on this event's message.
+
+        This event keeps its token: use it for work *derived from* an event that may also
+        be held elsewhere (a value an unknown operator computed, a join result). ``keep``
+        lists more events whose acks wait for the new one (their tokens move into it).
+        If this event no longer owns a token, the new one has none either.
+        """
+        new: Event[K, V2] = Event.__new__(Event)
+        new.key = self.key
+        new.value = value
+        new.message = self.message
+        new._headers = self._headers
+        new._ts = self._ts
+        new._root = self._root
+        new._port = self._port
+        new._pinned = False
+        new._keep = keep
+        new._owns = self._owns
+        if self._owns:
+            self._root._pending += 1
         return new
 
     def _split(self, n: int) -> list[Event[K, V]]:

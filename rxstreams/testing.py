@@ -29,8 +29,8 @@ async def crash(app: App) -> None:
         crash_member()
     tasks = list(app._tasks)
     for agent in app.agents.values():
-        tasks.extend(agent._tasks)
-        agent._tasks = []
+        tasks.extend(agent._tasks.values())
+        agent._tasks.clear()
     for task in tasks:
         task.cancel()
     for task in tasks:

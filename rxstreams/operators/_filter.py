@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable
 from reactivex import operators as ops
 
+from .._context import StreamContext
 from ..events import Event
 
 __all__ = ("filter_",)
@@ -15,6 +16,7 @@ __all__ = ("filter_",)
 
 def filter_(
     fun: Callable[[Any], bool],
+    ctx: StreamContext | None = None,
 ) -> Callable[[Observable[Event[Any, Any]]], Observable[Event[Any, Any]]]:
     """Keep the events for which ``fun(event.value)`` is true.
 
@@ -26,6 +28,7 @@ def filter_(
 
     Args:
         fun: the predicate, called with each value.
+        ctx: the stream's error policy for exceptions from ``fun``.
 
     Returns:
         An operator for ``Observable[Event]``, built on ``reactivex.operators.filter``.
@@ -34,13 +37,18 @@ def filter_(
         A dropped event is acked at once; a kept one keeps its token.
 
     Errors:
-        An exception from ``fun`` errors the stream (the agent's error policy decides); the
-        event it was raised on is not acked.
+        An exception from ``fun`` goes to the agent's error policy (skip, retry,
+        dead-letter); by default it errors the stream and the event is not acked.
     """
 
     def keep(event: Event[Any, Any]) -> bool:
-        if fun(event.value):
-            return True
+        try:
+            if fun(event.value):
+                return True
+        except Exception as exc:
+            if ctx is not None and ctx.handle(event, exc):
+                return False
+            raise
         event.ack()
         return False
 

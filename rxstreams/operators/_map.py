@@ -1,13 +1,17 @@
-"""map: transform each value."""
+"""map: transform each value, with a plain or an ``async`` function."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any
 
+import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
 
+from .._context import StreamContext
 from ..events import Event
 
 __all__ = ("map_",)
@@ -15,6 +19,7 @@ __all__ = ("map_",)
 
 def map_(
     fun: Callable[[Any], Any],
+    ctx: StreamContext | None = None,
 ) -> Callable[[Observable[Event[Any, Any]]], Observable[Event[Any, Any]]]:
     """Replace each event's value with ``fun(value)``, keeping key, headers and metadata.
 
@@ -24,21 +29,60 @@ def map_(
         map(lambda x: x * 10)
         --10-20-30-|
 
+    An ``async def`` function is awaited, one event at a time, in order (built on
+    ``concat_map``); events waiting their turn stay in flight.
+
     Args:
         fun: the transform, called with each value.
+        ctx: the stream's error policy for exceptions from ``fun``.
 
     Returns:
-        An operator for ``Observable[Event]``, built on ``reactivex.operators.map``.
+        An operator for ``Observable[Event]``, built on ``reactivex.operators.map``
+        (``concat_map`` for async functions).
 
     Acks:
         The new event takes over the old one's token: the message is acked when the new
         event is done with.
 
     Errors:
-        An exception from ``fun`` errors the stream; the event is not acked.
+        An exception from ``fun`` goes to the agent's error policy; by default it errors
+        the stream and the event is not acked.
     """
+    if inspect.iscoroutinefunction(fun):
+        return _map_async(fun, ctx)
 
-    def apply(event: Event[Any, Any]) -> Event[Any, Any]:
-        return event._derive(fun(event.value))
+    if ctx is None:
+        return ops.map(lambda event: event._derive(fun(event.value)))
 
-    return ops.map(apply)
+    def apply(event: Event[Any, Any]) -> Event[Any, Any] | None:
+        try:
+            value = fun(event.value)
+        except Exception as exc:
+            if ctx.handle(event, exc):
+                return None
+            raise
+        return event._derive(value)
+
+    return reactivex.compose(ops.map(apply), ops.filter(_not_none))
+
+
+def _not_none(item: Any) -> bool:
+    return item is not None
+
+
+def _map_async(
+    fun: Callable[[Any], Any], ctx: StreamContext | None
+) -> Callable[[Observable[Event[Any, Any]]], Observable[Event[Any, Any]]]:
+    async def run(event: Event[Any, Any]) -> Event[Any, Any] | None:
+        try:
+            value = await fun(event.value)
+        except Exception as exc:
+            if ctx is not None and ctx.handle(event, exc):
+                return None
+            raise
+        return event._derive(value)
+
+    def one(event: Event[Any, Any]) -> Observable[Event[Any, Any] | None]:
+        return reactivex.defer(lambda _: reactivex.from_future(asyncio.ensure_future(run(event))))
+
+    return reactivex.compose(ops.concat_map(one), ops.filter(_not_none))

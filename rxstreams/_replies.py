@@ -1,0 +1,124 @@
+"""Request/reply for ``Agent.ask()``: the reply topic and the futures waiting on it.
+
+Every app instance reads the app's reply topic (``<app id>-replies``) with a consumer of
+its own (a group of one, starting at the end), so each worker sees every reply and keeps
+those whose correlation id it is waiting for. The reply carries the correlation id as its
+key, which is what both reply styles produce: an agent that ``yield``s a result, and an
+agent that sends ``event.send(event.reply_to, key=event.correlation_id, value=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .codecs import get_codec
+from .errors import AskTimeoutError
+from .log import get_logger
+from .messages import TopicPartition
+from .types import ConsumerConfig, ConsumerT
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ("Replies",)
+
+log = get_logger(__name__)
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.assigned = asyncio.Event()
+
+    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        self.assigned.clear()
+
+    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        self.assigned.set()
+
+
+class Replies:
+    """The reply consumer of one app instance, started on the first ``ask()``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.topic_name = f"{app.id}-replies"
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._consumer: ConsumerT | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._codec = get_codec("json")
+
+    async def ensure_started(self) -> None:
+        """Declare the reply topic and start reading it (once)."""
+        async with self._lock:
+            if self._task is not None:
+                return
+            app = self.app
+            topic = app.topic(self.topic_name, internal=True)
+            await app.transport.create_topics([topic.spec()])
+            listener = _Listener()
+            config = ConsumerConfig(
+                group_id=f"{app.id}-reply-{uuid.uuid4().hex[:12]}",
+                client_id=f"{app.id}-replies",
+                auto_offset_reset="latest",
+                session_timeout=app.conf.session_timeout,
+                rebalance_timeout=app.conf.rebalance_timeout,
+                fetch_max_wait=0.01,
+            )
+            consumer = app.transport.create_consumer([self.topic_name], listener, config)
+            await consumer.start()
+            self._consumer = consumer
+            self._task = asyncio.create_task(self._run(consumer), name=f"{app.id}:replies")
+            await listener.assigned.wait()  # replies produced from now on are seen
+
+    async def _run(self, consumer: ConsumerT) -> None:
+        loads = self._codec.loads
+        while True:
+            batches = await consumer.getmany(timeout=0.5, max_records=1000)
+            for messages in batches.values():
+                for m in messages:
+                    if m.key is None:
+                        continue
+                    try:
+                        cid = str(loads(m.key))
+                        fut = self._waiting.pop(cid, None)
+                        if fut is not None and not fut.done():
+                            fut.set_result(None if m.value is None else loads(m.value))
+                    except Exception as exc:  # a foreign record on the reply topic
+                        log.warning("reply_not_understood", offset=m.offset, error=repr(exc))
+
+    def expect(self, correlation_id: str) -> asyncio.Future[Any]:
+        """A future resolved with the reply to ``correlation_id``."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[correlation_id] = fut
+        return fut
+
+    async def wait(self, correlation_id: str, fut: asyncio.Future[Any], timeout: float) -> Any:
+        """The reply, or AskTimeoutError after ``timeout`` seconds."""
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise AskTimeoutError(
+                f"no reply to request {correlation_id} within {timeout}s; is an agent "
+                "running for that channel, and does it yield or send its reply?"
+            ) from None
+        finally:
+            self._waiting.pop(correlation_id, None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            self._consumer = None
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.cancel()
+        self._waiting.clear()
