@@ -13,6 +13,7 @@ cannot pass it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -133,18 +134,18 @@ class Bridge(abc.ObserverBase[Any]):
         """Yield items; mode 0 = values, 1 = events, 2 = (key, value) pairs.
 
         Batches (lists of events) are yielded as lists of values / events / pairs. While the
-        consumer works on an item, :data:`rxstreams.events._current` holds it (it is how
-        ``current_event()`` and the agent's error handling find it).
+        consumer works on an item, the task's :data:`rxstreams.events._current` holder has
+        it (it is how ``current_event()`` and the agent's error handling find it).
         """
         self.start()
         items = self._items
-        cur = _current
+        holder: list[Any] = [None]
+        token = _current.set(holder)
         held: Any = None
         try:
             while True:
                 while items:
-                    item = held = items.popleft()
-                    cur.set(item)
+                    item = held = holder[0] = items.popleft()
                     if type(item) is Event:
                         if mode == 0:
                             yield item.value
@@ -163,7 +164,7 @@ class Bridge(abc.ObserverBase[Any]):
                         release(item)
                     else:
                         yield item
-                    held = None
+                    held = holder[0] = None
                 if self._error is not None:
                     err, self._error = self._error, None
                     self._completed = True
@@ -172,7 +173,9 @@ class Bridge(abc.ObserverBase[Any]):
                     return
                 await self._wait()
         finally:
-            cur.set(None)
+            holder[0] = None
+            with contextlib.suppress(ValueError):  # closed from another context
+                _current.reset(token)
             if held is not None and not is_pinned(held):
                 release(held)
 
@@ -188,7 +191,7 @@ def is_pinned(item: Any) -> bool:
 
 def _revoked(item: Any) -> bool:
     if type(item) is Event:
-        offsets = item._root.offsets
+        offsets = (item._root or item).offsets
         return offsets is not None and offsets.closed
     if type(item) is list and item:
         return all(_revoked(e) for e in item)

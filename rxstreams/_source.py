@@ -114,6 +114,10 @@ class Source:
             emit()
         self._check_flow()
 
+    def decode_value(self, data: bytes) -> Any:
+        """The value of a record of this source, decoded again (for a redelivery)."""
+        return self._value_loads(data)
+
     # -- delivery -----------------------------------------------------------------------------
 
     def deliver(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
@@ -171,12 +175,13 @@ class Source:
                 ev.message = m
                 ev._headers = None
                 ev._ts = None
-                ev._root = ev
+                ev._root = None
                 ev._owns = True
                 ev._pinned = False
                 ev._pending = 1
                 ev._attempts = 0
                 ev._port = port
+                ev._keep = None
                 ev.offsets = offsets
                 on_next(ev)
             return
@@ -193,12 +198,13 @@ class Source:
             ev.message = m
             ev._headers = None
             ev._ts = None
-            ev._root = ev
+            ev._root = None
             ev._owns = True
             ev._pinned = False
             ev._pending = 1
             ev._attempts = 0
             ev._port = None
+            ev._keep = None
             ev.offsets = offsets
             self._fan_out(ev, snapshot)
 
@@ -244,6 +250,41 @@ class Source:
 
     def _emit_local(self, ev: Event[Any, Any]) -> None:
         self._fan_out(ev, list(self.ports))
+
+    def deliver_view(self, view: Event[Any, Any], marker: MessageT) -> None:
+        """Deliver ``view`` as it is (one channel source): an event that owns a token on a
+        message other streams share (a tee branch, echo or through to a channel).
+
+        Its ack counts for its own message, so that message is committed only once this
+        channel's streams are done with it. ``marker`` is a fresh offset of the channel's
+        pseudo-partition: a token on it rides in the view's ``keep`` list, so the channel
+        counts the view as in flight (flow control, idleness) until the view is acked.
+        """
+        offsets = self.local
+        assert offsets is not None, "deliver_view() is for channel sources"
+        mark: Event[Any, Any] = Event(None, None, None, marker, 0.0)
+        mark._owns = True
+        mark._pending = 1
+        mark.offsets = offsets
+        offsets.delivered([marker.offset])
+        self.in_flight += 1
+        if not self.ports or self._held:
+            self._held.append((1, partial(self._emit_view, view, mark)))
+        else:
+            self._emit_view(view, mark)
+        self._check_flow()
+
+    def _emit_view(self, view: Event[Any, Any], mark: Event[Any, Any]) -> None:
+        origin = (view._root or view).offsets
+        if origin is not None and origin.closed:  # revoked meanwhile: the new owner has it
+            mark.ack()
+            return
+        ports = list(self.ports)
+        for port, v, m in zip(ports, view._split(len(ports)), mark._split(len(ports)), strict=True):
+            v._port = m._port = port
+            keep = v._keep
+            v._keep = [m] if keep is None else [*keep, m]
+            port.observer.on_next(v)
 
     def release_held(self) -> int:
         """Drop batches held for a subscriber that never came (on stop/revoke)."""

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._bridge import pin
 from .errors import AgentError, AppStateError, ConfigurationError
-from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current
+from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current_item
 from .log import get_logger
 from .streams import Stream
 
@@ -180,10 +180,10 @@ class Agent(Generic[T]):
             except asyncio.CancelledError:
                 if index in self._restarting:  # one_for_all: its event goes round again
                     self._restarting.discard(index)
-                    _redeliver(_current.get())
+                    _redeliver(_current_item())
                 raise
             except Exception as exc:
-                item = _current.get()
+                item = _current_item()
                 if item is not None:
                     pin(item)  # until the policy decided, nothing may ack it
                 if not await self._recover(exc, item, index):
@@ -307,7 +307,7 @@ class Agent(Generic[T]):
                     await r
             else:
                 await sink.send(value=value)
-        item = _current.get()
+        item = _current_item()
         if isinstance(item, Event):
             reply_to = item.reply_to
             if reply_to is not None:

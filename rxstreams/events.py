@@ -46,10 +46,18 @@ K = TypeVar("K")
 V = TypeVar("V")
 V2 = TypeVar("V2")
 
-#: what the running agent is processing: an Event, a batch (list of Events), or None
-_current: contextvars.ContextVar[Any] = contextvars.ContextVar(
+#: a one-item list holding what the running agent is processing (an Event, a batch of
+#: Events, or None). The context variable is set once per iteration; each step only
+#: stores into the list, which is much cheaper than setting a context variable per event.
+_current: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "rxstreams_current_event", default=None
 )
+
+
+def _current_item() -> Any:
+    """What the running agent (this task) is processing, or None."""
+    holder = _current.get()
+    return None if holder is None else holder[0]
 
 
 def current_event() -> Event[Any, Any]:
@@ -58,7 +66,7 @@ def current_event() -> Event[Any, Any]:
     Raises:
         RuntimeError: when called outside an agent (no event is being processed).
     """
-    item = _current.get()
+    item = _current_item()
     if type(item) is list and item:
         item = item[-1]
     if not isinstance(item, Event):
@@ -101,7 +109,6 @@ class Event(Generic[K, V]):
     """
 
     __slots__ = (
-        "__weakref__",
         "_attempts",
         "_headers",
         "_keep",
@@ -135,7 +142,9 @@ class Event(Generic[K, V]):
         self.message = message
         self._headers = dict(headers) if headers is not None else None
         self._ts = timestamp
-        self._root: Event[Any, Any] = self
+        #: the event holding the message's ack count; None when this event is that one
+        #: (a reference to itself would make every event a cycle only the GC can free)
+        self._root: Event[Any, Any] | None = None
         self._owns = False
         self._pinned = False
         self._pending = 0
@@ -181,7 +190,8 @@ class Event(Generic[K, V]):
     @property
     def acked(self) -> bool:
         """True once every stream that received the message is done with it."""
-        return self._root._pending == 0 and self._root.offsets is not None
+        root = self._root or self
+        return root._pending == 0 and root.offsets is not None
 
     # -- acks -------------------------------------------------------------------------------
 
@@ -201,7 +211,7 @@ class Event(Generic[K, V]):
         if not self._owns:
             return keep is not None
         self._owns = False
-        root = self._root
+        root = self._root or self
         root._pending -= 1
         if root._pending == 0:
             offsets = root.offsets
@@ -219,7 +229,7 @@ class Event(Generic[K, V]):
         port = self._port
         if port is None or not self._owns:
             raise EventError("reject() needs an event received from a stream and not yet acked")
-        root = self._root
+        root = self._root or self
         root._attempts += 1
         if root._attempts > port.redelivery_limit:
             self._pinned = True
@@ -237,8 +247,12 @@ class Event(Generic[K, V]):
         port = self._port
         if port is None or not self._owns:
             return
-        root = self._root
-        again = self._derive(root.value)
+        root = self._root or self
+        msg = root.message
+        original = root.value
+        if msg is not None and msg.value is not None:
+            original = port.source.decode_value(msg.value)  # map may have replaced it
+        again = self._derive(original)
         again.key = root.key
         again._headers = root._headers
         port.redeliver(again)
@@ -258,7 +272,7 @@ class Event(Generic[K, V]):
         new.message = self.message
         new._headers = self._headers
         new._ts = self._ts
-        new._root = self._root
+        new._root = self._root or self
         new._port = self._port
         new._pinned = False
         new._keep = None
@@ -280,13 +294,13 @@ class Event(Generic[K, V]):
         new.message = self.message
         new._headers = self._headers
         new._ts = self._ts
-        new._root = self._root
+        new._root = self._root or self
         new._port = self._port
         new._pinned = False
         new._keep = keep
         new._owns = self._owns
         if self._owns:
-            self._root._pending += 1
+            (self._root or self)._pending += 1
         return new
 
     def _split(self, n: int) -> list[Event[K, V]]:
@@ -296,7 +310,7 @@ class Event(Generic[K, V]):
         owned = self._owns
         views = [self._derive(self.value) for _ in range(n)]
         if owned:
-            self._root._pending += n - 1
+            (self._root or self)._pending += n - 1
             for v in views:
                 v._owns = True
         return views

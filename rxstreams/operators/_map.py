@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from .._context import StreamContext
@@ -37,12 +37,13 @@ def map_(
         ctx: the stream's error policy for exceptions from ``fun``.
 
     Returns:
-        An operator for ``Observable[Event]``, built on ``reactivex.operators.map``
-        (``concat_map`` for async functions).
+        An operator for ``Observable[Event]``: ``reactivex.operators.map`` with the error
+        policy fused in (``concat_map`` for async functions).
 
     Acks:
-        The new event takes over the old one's token: the message is acked when the new
-        event is done with.
+        The event with the new value carries the same token: the message is acked when it
+        is done with. (When the event belongs to this stream alone, the same Event object
+        is reused with its new value; otherwise a new one takes over the token.)
 
     Errors:
         An exception from ``fun`` goes to the agent's error policy; by default it errors
@@ -51,19 +52,41 @@ def map_(
     if inspect.iscoroutinefunction(fun):
         return _map_async(fun, ctx)
 
-    if ctx is None:
-        return ops.map(lambda event: event._derive(fun(event.value)))
+    def operator(source: Observable[Event[Any, Any]]) -> Observable[Event[Any, Any]]:
+        # reactivex's map plus the error policy, fused: one Python call per event less
+        def subscribe(
+            observer: abc.ObserverBase[Event[Any, Any]], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            forward = observer.on_next
 
-    def apply(event: Event[Any, Any]) -> Event[Any, Any] | None:
-        try:
-            value = fun(event.value)
-        except Exception as exc:
-            if ctx.handle(event, exc):
-                return None
-            raise
-        return event._derive(value)
+            def on_next(event: Event[Any, Any]) -> None:
+                try:
+                    value = fun(event.value)
+                except Exception as exc:
+                    if ctx is not None and ctx.handle(event, exc):
+                        return
+                    observer.on_error(exc)
+                    return
+                if event._root is None and event._pending == 1 and _redecodable(event):
+                    # the event is this stream's alone: reuse it (a redelivery decodes
+                    # the original value from the message bytes again)
+                    event.value = value
+                    forward(event)
+                else:
+                    forward(event._derive(value))
 
-    return reactivex.compose(ops.map(apply), ops.filter(_not_none))
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def _redecodable(event: Event[Any, Any]) -> bool:
+    msg = event.message
+    return msg is not None and msg.value is not None
 
 
 def _not_none(item: Any) -> bool:
