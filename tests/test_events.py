@@ -127,3 +127,37 @@ def test_current_event_outside_an_agent_raises() -> None:
     """current_event() outside an agent is a RuntimeError."""
     with pytest.raises(RuntimeError, match="outside an agent"):
         current_event()
+
+
+def test_a_dropped_event_is_acked_at_once_without_the_garbage_collector() -> None:
+    """Events form no reference cycles: dropping the last reference acks at once."""
+    gc.disable()
+    try:
+        ev, offsets = delivered(6)
+        del ev
+        assert offsets.acked == [6]
+    finally:
+        gc.enable()
+
+
+def test_fork_holds_the_message_until_both_are_done() -> None:
+    """A forked event (derived work) keeps the offset unacked after the original is done."""
+    ev, offsets = delivered(8)
+    derived = ev._fork(99)
+    ev.ack()
+    assert offsets.acked == []
+    derived.ack()
+    assert offsets.acked == [8]
+
+
+def test_keep_releases_the_kept_events_with_the_result() -> None:
+    """A result keeping other events (a join) acks them when it is acked."""
+    a, offsets_a = delivered(1)
+    b, offsets_b = delivered(2)
+    joined = a._fork((1, 2), keep=[b._fork(None)])
+    a.ack()
+    b.ack()
+    assert offsets_a.acked == offsets_b.acked == []
+    joined.ack()
+    assert offsets_a.acked == [1]
+    assert offsets_b.acked == [2]
