@@ -220,7 +220,7 @@ class StreamT(Protocol):
 
     def map(self, fun: Any) -> Any: ...
 
-    def group_by(self, key: Any, **kwargs: Any) -> Any: ...
+    def group_by(self, key: Any, *, name: str | None = None, topic: Any = None) -> Any: ...
 
 
 class AgentT(Protocol):
@@ -230,6 +230,14 @@ class AgentT(Protocol):
         self, value: Any = None, *, key: Any = None, partition: int | None = None
     ) -> Any: ...
 
-    async def ask(self, value: Any = None, *, key: Any = None, **kwargs: Any) -> Any: ...
+    async def ask(
+        self,
+        value: Any = None,
+        *,
+        key: Any = None,
+        partition: int | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Any: ...
 
     def cast(self, value: Any = None, *, key: Any = None, partition: int | None = None) -> Any: ...
