@@ -1,0 +1,88 @@
+"""The command line: listing agents and topics, sending, and a worker stopping on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rxstreams.cli import find_app, main
+from rxstreams.errors import ConfigurationError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_agents_and_topics_list_what_the_app_declares(capsys: pytest.CaptureFixture[str]) -> None:
+    """`rxstreams agents APP` and `rxstreams -A APP topics` print one line each."""
+    assert main(["agents", "examples.orders:app"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:2] for line in out] == [
+        ["examples.orders.running_totals", "orders"],
+        ["examples.orders.report_large", "large-orders"],
+    ]
+    assert main(["-A", "examples.orders:app", "topics"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "orders\tpartitions=4",
+        "large-orders\tpartitions=4",
+    ]
+
+
+def test_send_prints_where_the_record_landed(capsys: pytest.CaptureFixture[str]) -> None:
+    """`rxstreams send APP TOPIC VALUE --key K` produces one record and prints its offset."""
+    code = main(
+        [
+            "send",
+            "examples.orders:app",
+            "orders",
+            '{"id": 1, "amount": 5}',
+            "--key",
+            "acct-1",
+            "--broker",
+            "memory://cli-send-test",
+        ]
+    )
+    assert code == 0
+    landed = json.loads(capsys.readouterr().out)
+    assert landed["topic"] == "orders"
+    assert landed["offset"] == 0
+
+
+def test_bad_app_spec_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An app that cannot be imported exits 1 with the reason."""
+    assert main(["agents", "no_such_module:app"]) == 1
+    assert "cannot import 'no_such_module'" in capsys.readouterr().err
+    with pytest.raises(ConfigurationError, match="not an rxstreams App"):
+        find_app("examples.orders:totals")
+
+
+def test_worker_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """A worker process runs until SIGTERM, then stops (commit, leave) and exits 0."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rxstreams", "worker", "examples.orders:app", "--json-logs"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    started = False
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        lines.append(line)
+        if '"app_started"' in line:
+            started = True
+            break
+    assert started, "".join(lines)
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest
+    assert '"app_stopped"' in rest
