@@ -24,6 +24,7 @@ from .errors import (
     CommitFailedError,
     ConfigurationError,
     EventError,
+    RecordError,
     RejectedTooOftenError,
     RxStreamsError,
     TransportError,
@@ -33,6 +34,7 @@ from .errors import (
 # events and streams
 from .events import Event, current_event
 from .messages import Message, RecordMetadata, TopicPartition, TopicSpec
+from .records import Record, RecordCodec, SchemaCodec
 from .settings import Settings
 from .streams import Stream
 from .topics import Topic
@@ -58,7 +60,10 @@ __all__ = (
     "RecordMetadata",
     "TopicPartition",
     "TopicSpec",
-    # serializers
+    # records and serializers
+    "Record",
+    "RecordCodec",
+    "SchemaCodec",
     "get_codec",
     "register_codec",
     # protocols
@@ -78,6 +83,7 @@ __all__ = (
     "CommitFailedError",
     "ConfigurationError",
     "EventError",
+    "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
     "TransportError",

@@ -109,6 +109,8 @@ class App:
         name: str,
         *,
         partitions: int | None = None,
+        key_type: Any = None,
+        value_type: Any = None,
         key_serializer: str | CodecT | None = None,
         value_serializer: str | CodecT | None = None,
         retention: float | None = None,
@@ -118,6 +120,7 @@ class App:
 
         Args:
             partitions: partition count when the app creates it (default topic_partitions).
+            key_type / value_type: a Record class or marshmallow Schema for keys/values.
             key_serializer / value_serializer: codec names or objects (default from settings).
             retention: seconds records are kept (default: the broker's).
             internal: the app's own topic (repartitioning, replies).
@@ -132,14 +135,21 @@ class App:
             for what, given, have in (
                 ("key_serializer", key_serializer, existing.key_codec),
                 ("value_serializer", value_serializer, existing.value_codec),
+                ("key_type", key_type, existing.key_type),
+                ("value_type", value_type, existing.value_type),
             ):
-                if given is not None and get_codec(given) is not have:
+                if given is None:
+                    continue
+                same = given is have if what.endswith("type") else get_codec(given) is have
+                if not same:
                     raise ConfigurationError(f"topic {name!r} was declared with another {what}")
             return existing
         topic: Topic[Any, Any] = Topic(
             self,
             name,
             partitions=partitions,
+            key_type=key_type,
+            value_type=value_type,
             key_serializer=key_serializer,
             value_serializer=value_serializer,
             retention=retention,

@@ -13,7 +13,7 @@ import orjson
 from .errors import CodecError, ConfigurationError
 from .types import CodecT
 
-__all__ = ("JSONCodec", "RawCodec", "StrCodec", "get_codec", "register_codec")
+__all__ = ("JSONCodec", "RawCodec", "StrCodec", "codec_for", "get_codec", "register_codec")
 
 
 class JSONCodec:
@@ -92,3 +92,23 @@ def get_codec(codec: str | CodecT) -> CodecT:
     if isinstance(codec, CodecT):
         return codec
     raise ConfigurationError(f"a serializer is a name or a codec object, not {codec!r}")
+
+
+def codec_for(type_: Any, serializer: str | CodecT) -> CodecT:
+    """The codec of a topic's keys or values: from ``key_type``/``value_type`` (a Record
+    class or a marshmallow Schema) when given, else from the serializer name or object."""
+    if type_ is None:
+        return get_codec(serializer)
+    from marshmallow import Schema
+
+    from .records import Record, SchemaCodec
+
+    if isinstance(type_, type) and issubclass(type_, Record):
+        return type_.codec()
+    if isinstance(type_, Schema) or (isinstance(type_, type) and issubclass(type_, Schema)):
+        return SchemaCodec(type_)
+    if isinstance(type_, type) and type_ in (str, bytes):
+        return get_codec("str" if type_ is str else "raw")
+    raise ConfigurationError(
+        f"key_type/value_type must be a Record class or a marshmallow Schema, not {type_!r}"
+    )

@@ -12,6 +12,7 @@ The tree::
     ├── EventError                  an event used against its contract
     │   └── RejectedTooOftenError   ``reject()`` passed the redelivery limit
     ├── CodecError                  a key or value could not be encoded or decoded
+    │   └── RecordError             a Record failed to decode or validate (names the field)
     ├── AgentError                  an agent failed and its error policy said stop
     └── AskTimeoutError             ``Agent.ask()`` got no reply in time
 """
@@ -27,6 +28,7 @@ __all__ = (
     "CommitFailedError",
     "ConfigurationError",
     "EventError",
+    "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
     "TransportError",
@@ -79,6 +81,10 @@ class RejectedTooOftenError(EventError):
 
 class CodecError(RxStreamsError, ValueError):
     """Raised when a key or value cannot be serialized or deserialized."""
+
+
+class RecordError(CodecError):
+    """Raised when data does not decode into a Record; the message names the field."""
 
 
 class AgentError(RxStreamsError):

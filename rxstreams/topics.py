@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .codecs import get_codec
+from .codecs import codec_for
 from .events import encode_headers
 from .messages import RecordMetadata, TopicSpec
 from .streams import Stream
@@ -30,6 +30,8 @@ class Topic(Generic[K, V]):
         name: str,
         *,
         partitions: int | None = None,
+        key_type: Any = None,
+        value_type: Any = None,
         key_serializer: str | CodecT | None = None,
         value_serializer: str | CodecT | None = None,
         retention: float | None = None,
@@ -38,8 +40,10 @@ class Topic(Generic[K, V]):
         self.app = app
         self.name = name
         self.partitions = partitions
-        self.key_codec = get_codec(key_serializer or app.conf.key_serializer)
-        self.value_codec = get_codec(value_serializer or app.conf.value_serializer)
+        self.key_type = key_type
+        self.value_type = value_type
+        self.key_codec = codec_for(key_type, key_serializer or app.conf.key_serializer)
+        self.value_codec = codec_for(value_type, value_serializer or app.conf.value_serializer)
         self.retention = retention
         self.internal = internal
 

@@ -7,6 +7,7 @@ generic types survive operator chains.
 from __future__ import annotations
 
 from rxstreams import Agent, AgentT, App, Event, EventT, Stream, StreamT
+from rxstreams.records import Record
 
 app = App("typing")
 orders = app.topic("orders")
@@ -26,3 +27,14 @@ event: EventT = Event(key="k", value=1)
 typed: Agent[int] = process
 mapped: Stream[str] = Stream[int](orders).map(str)
 acked: bool = Event(key=1, value=2).ack()
+
+
+class Order(Record):
+    id: int
+    note: str | None = None
+
+
+order = Order(id=1)
+order_id: int = order.id
+note: str | None = order.note
+loaded: Order = Order.loads(b'{"id": 1}')
