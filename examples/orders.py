@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 
 from rxstreams import App, TopicPartition, current_event
-from rxstreams.log import configure
+from rxstreams.logging import configure
 
 app = App("orders-demo", broker="memory://demo", topic_partitions=4, commit_interval=0.5)
 orders = app.topic("orders")

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 
 from .errors import CommitFailedError
-from .log import get_logger
+from .logging import get_logger
 from .messages import TopicPartition
 from .types import ConsumerT
 

@@ -14,7 +14,7 @@ from typing import Any
 from ._commit import Committer
 from ._offsets import PartitionOffsets
 from ._source import Source
-from .log import get_logger
+from .logging import get_logger
 from .messages import TopicPartition
 from .types import ConsumerT
 

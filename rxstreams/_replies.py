@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .codecs import get_codec
 from .errors import AskTimeoutError
-from .log import get_logger
+from .logging import get_logger
 from .messages import TopicPartition
 from .types import ConsumerConfig, ConsumerT
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from ._bridge import pin
 from .errors import AgentError, AppStateError, ConfigurationError
 from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current_item
-from .log import get_logger
+from .logging import _agent_name, get_logger
 from .streams import Stream
 
 if TYPE_CHECKING:
@@ -169,6 +169,7 @@ class Agent(Generic[T]):
         return any(not t.done() for t in self._tasks.values())
 
     async def _run(self, stream: Stream[T], index: int) -> None:
+        _agent_name.set(self.name)  # this task's context: log lines carry the agent
         while True:
             try:
                 result = self.fun(stream)

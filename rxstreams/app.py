@@ -24,7 +24,7 @@ from .agents import Agent, AgentFun, OnError
 from .channels import Channel
 from .codecs import get_codec
 from .errors import AppStateError, ConfigurationError
-from .log import get_logger
+from .logging import get_logger
 from .messages import TopicPartition
 from .settings import Settings
 from .topics import Topic

@@ -28,7 +28,7 @@ from typing import Any
 
 from .app import App
 from .errors import ConfigurationError, RxStreamsError
-from .log import configure
+from .logging import configure
 
 __all__ = ("find_app", "main")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import structlog
 
 from rxstreams import App
 from rxstreams_memory import MemoryBroker, MemoryTransport
@@ -22,6 +23,13 @@ def _no_implicit_event_loop() -> None:
     Marking the loop as explicitly unset (what every finished async test does) prevents it.
     """
     asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """Tests that configure logging (the CLI's) leave the defaults to the next test."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
