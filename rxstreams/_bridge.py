@@ -20,8 +20,8 @@ from typing import Any
 
 import reactivex
 from reactivex import abc
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from ._scheduling import loop_scheduler
 from .events import Event, _current
 
 __all__ = ("Bridge", "release")
@@ -93,8 +93,7 @@ class Bridge(abc.ObserverBase[Any]):
         """Subscribe (once) to the Observable."""
         if self._subscription is None:
             # time-based operators without a scheduler of their own use the running loop's
-            scheduler = AsyncIOScheduler(asyncio.get_running_loop())
-            self._subscription = self._observable.subscribe(self, scheduler=scheduler)
+            self._subscription = self._observable.subscribe(self, scheduler=loop_scheduler())
 
     @property
     def started(self) -> bool:

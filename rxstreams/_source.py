@@ -22,7 +22,7 @@ from reactivex.disposable import Disposable
 from ._offsets import PartitionOffsets
 from .errors import CodecError
 from .events import Event
-from .log import get_logger
+from .logging import get_logger
 from .types import CodecT, MessageT
 
 if TYPE_CHECKING:
@@ -279,7 +279,15 @@ class Source:
         if origin is not None and origin.closed:  # revoked meanwhile: the new owner has it
             mark.ack()
             return
-        ports = list(self.ports)
+        ports = self.ports
+        if len(ports) == 1:
+            port = ports[0]
+            view._port = mark._port = port
+            keep = view._keep
+            view._keep = [mark] if keep is None else [*keep, mark]
+            port.observer.on_next(view)
+            return
+        ports = list(ports)
         for port, v, m in zip(ports, view._split(len(ports)), mark._split(len(ports)), strict=True):
             v._port = m._port = port
             keep = v._keep

@@ -214,7 +214,7 @@ class App:
                 resume=self._fetcher.resume,
             )
             self._sources[topic.name] = source
-            if self._state is State.RUNNING:
+            if self._state is State.RUNNING or self._fetcher.consumer is not None:
                 # a stream created while running (inside an agent, in a notebook cell, by
                 # group_by or through): declare the topic and widen the subscription
                 self._spawn(self._subscribe(topic), f"subscribe:{topic.name}")
@@ -465,14 +465,14 @@ class App:
 
     async def _until_idle(self) -> None:
         fetcher = self._fetcher
-        sources = [*self._sources.values(), *self._channel_sources.values()]
         while True:
             if self._sources:
                 fetcher.idle.clear()
                 await fetcher.idle.wait()  # a fetch found nothing new
             else:
                 await asyncio.sleep(self.conf.fetch_timeout)  # channels only: look again
-            if all(s.in_flight == 0 for s in sources):
+            sources = [*self._sources.values(), *self._channel_sources.values()]
+            if all(s.in_flight == 0 for s in sources if s.ports):
                 return
 
     @property

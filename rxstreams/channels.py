@@ -16,7 +16,9 @@ from .messages import Message
 from .streams import Stream
 
 if TYPE_CHECKING:
+    from ._source import Source
     from .app import App
+    from .events import Event
 
 __all__ = ("Channel",)
 
@@ -55,6 +57,21 @@ class Channel(Generic[K, V]):
         ts = time.time() if timestamp is None else timestamp
         message = Message(self.name, 0, next(self._offset), int(ts * 1000), None, None, ())
         source.deliver_local(message, key, value, headers, ts)
+
+    def _source(self) -> Source:
+        """The app's source of this channel (its streams, its in-flight count)."""
+        return self.app._source_for_channel(self)
+
+    def _deliver(self, event: Event[Any, Any]) -> None:
+        """Deliver ``event`` itself, not a copy: it keeps its message and its ack token.
+
+        Used to hand another stream's event over (a tee branch, echo or through to this
+        channel): its message is committed only after this channel's streams processed it.
+        This does not wait for room: callers wait on ``_source().wait_for_room()`` first
+        while the channel is paused, so the channel's flow control still applies.
+        """
+        marker = Message(self.name, 0, next(self._offset), 0, None, None, ())
+        self._source().deliver_view(event, marker)
 
     def __repr__(self) -> str:
         return f"<Channel {self.name}>"

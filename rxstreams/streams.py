@@ -11,18 +11,22 @@ each step the agent finishes acks the event it was given.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import reactivex
+from reactivex.abc import SchedulerBase
 
 from ._bridge import Bridge
+from ._context import StreamContext
+from ._lineage import lineage
 from .events import Event
 from .operators import filter_, map_
 
 if TYPE_CHECKING:
     from ._source import Source
     from .app import App
+    from .operators._group_by import GroupedStream
 
 __all__ = ("Stream",)
 
@@ -44,17 +48,20 @@ class Stream(Generic[T]):
         observable: reactivex.Observable[Any] | None = None,
         app: App | None = None,
         sources: Iterable[Source] = (),
+        ctx: StreamContext | None = None,
         **kwargs: Any,
     ) -> None:
         if channel is not None:
             base: Stream[T] = channel.stream(**kwargs)
-            observable, app, sources = base.observable, base.app, base.sources
+            observable, app, sources, ctx = base.observable, base.app, base.sources, base.ctx
         if observable is None or app is None:
             raise TypeError("Stream() needs a channel or topic to stream from")
         self._observable: reactivex.Observable[Any] = observable
         self.app: App = app
         #: the topic/channel sources this stream reads
         self.sources: frozenset[Source] = frozenset(sources)
+        #: error handling shared with every stream derived from this one
+        self.ctx: StreamContext = ctx if ctx is not None else StreamContext()
         self._bridge: Bridge | None = None
 
     # -- composition --------------------------------------------------------------------------
@@ -64,23 +71,139 @@ class Stream(Generic[T]):
         """The raw hot Observable; its items are Events (or lists of them, after buffer)."""
         return self._observable
 
-    def _with(self, observable: reactivex.Observable[Any]) -> Stream[Any]:
-        return Stream(observable=observable, app=self.app, sources=self.sources)
+    def _with(
+        self, observable: reactivex.Observable[Any], sources: Iterable[Source] = ()
+    ) -> Stream[Any]:
+        """A stream of ``observable`` that shares this one's app, sources and error policy."""
+        return Stream(
+            observable=observable,
+            app=self.app,
+            sources=self.sources.union(sources),
+            ctx=self.ctx,
+        )
 
     def pipe(self, *operators: Callable[[Any], Any]) -> Stream[Any]:
-        """Apply reactivex operators to the Observable of Events (their items are Events).
+        """Apply any reactivex operators to the Observable of Events.
 
-        Events an operator drops are acked when released; events it holds stay in flight.
+        The operators see :class:`~rxstreams.Event` objects (use ``event.value``; for
+        example ``ops.distinct_until_changed(lambda e: e.value)``). The ack contract holds:
+        an event an operator drops is acked when it lets go of it, an event it holds
+        (buffer, window, delay) stays in flight, and a value an operator computes from an
+        event while handling it (scan, reduce steps) carries a reference to that event,
+        so the event is not acked before the derived value is processed.
         """
-        return self._with(self._observable.pipe(*operators))
+        if not operators:
+            return self
+        return self._with(lineage(self._observable, operators))
 
     def filter(self, fun: Callable[[T], bool]) -> Stream[T]:
         """Keep the values for which ``fun`` is true; dropped events are acked."""
-        return self._with(self._observable.pipe(filter_(fun)))
+        return self._with(self._observable.pipe(filter_(fun, self.ctx)))
 
-    def map(self, fun: Callable[[T], U]) -> Stream[U]:
-        """Transform each value with ``fun``; the ack follows the new value."""
-        return self._with(self._observable.pipe(map_(fun)))
+    def map(self, fun: Callable[[T], U] | Callable[[T], Awaitable[U]]) -> Stream[U]:
+        """Transform each value with ``fun`` (plain or ``async``); the ack follows the value."""
+        return self._with(self._observable.pipe(map_(fun, self.ctx)))
+
+    def take(
+        self, max_: int, *, within: float | None = None, scheduler: SchedulerBase | None = None
+    ) -> Stream[T]:
+        """At most ``max_`` items, or what arrives ``within`` seconds; then the stream ends.
+
+        Coming from Faust: Faust's ``take`` yields batches; here batching is :meth:`buffer`.
+        """
+        from .operators._take import take_
+
+        return self._with(self._observable.pipe(take_(max_, within=within, scheduler=scheduler)))
+
+    def buffer(
+        self, size: int, *, timeout: float | None = None, scheduler: SchedulerBase | None = None
+    ) -> Stream[list[T]]:
+        """Lists of up to ``size`` values, flushed at least every ``timeout`` seconds."""
+        from .operators._buffer import buffer_
+
+        return self._with(
+            self._observable.pipe(
+                buffer_(
+                    size,
+                    timeout=timeout,
+                    scheduler=scheduler,
+                    max_in_flight=min((s.maxsize for s in self.sources), default=None),
+                )
+            )
+        )
+
+    def rate_limit(
+        self,
+        rate: float,
+        *,
+        per: float = 1.0,
+        within: float | None = None,
+        scheduler: SchedulerBase | None = None,
+    ) -> Stream[T]:
+        """At most ``rate`` items per ``per`` seconds: delays, never drops."""
+        from .operators._rate_limit import rate_limit_
+
+        return self._with(
+            self._observable.pipe(rate_limit_(rate, per=per, within=within, scheduler=scheduler))
+        )
+
+    def group_by(
+        self,
+        key: Callable[[T], Any],
+        *,
+        name: str | None = None,
+        topic: Any = None,
+        idle_timeout: float | None = 300.0,
+        scheduler: SchedulerBase | None = None,
+    ) -> GroupedStream[Any, T]:
+        """``(key, substream)`` pairs, one substream per key (see :class:`GroupedStream`).
+
+        With ``name`` or ``topic``, events are first re-keyed through the internal topic
+        ``<source>-<name>-repartition`` (or ``topic``), so one key is handled by one worker.
+        Groups idle for ``idle_timeout`` seconds end, so memory stays bounded.
+        """
+        from .operators._group_by import group_by_
+
+        return group_by_(
+            self, key, name=name, topic=topic, idle_timeout=idle_timeout, scheduler=scheduler
+        )
+
+    def through(self, channel: Any, **kwargs: Any) -> Stream[T]:
+        """Send every event to ``channel`` (a topic or channel) and continue from it."""
+        from .operators._through import through_
+
+        return through_(self, channel, **kwargs)
+
+    def echo(self, *channels: Any, **kwargs: Any) -> Stream[T]:
+        """Print each value (no channels), or forward each event to ``channels``."""
+        from .operators._echo import echo_
+
+        return echo_(self, *channels, **kwargs)
+
+    def join(self, *streams: Stream[Any], **kwargs: Any) -> Stream[tuple[Any, ...]]:
+        """Keyed, time-windowed join: tuples of values with the same key ``within`` seconds."""
+        from .operators._join import join_
+
+        return join_(self, streams, **kwargs)
+
+    def combine(self, *streams: Stream[Any], **kwargs: Any) -> Stream[Any]:
+        """Merge with other streams: items as they arrive from any of them."""
+        from .operators._combine import combine_
+
+        return combine_(self, streams, **kwargs)
+
+    def concat(self, *streams: Stream[Any], **kwargs: Any) -> Stream[Any]:
+        """This stream's items, then (once it ends) each other stream's in turn."""
+        from .operators._concat import concat_
+
+        return concat_(self, streams, **kwargs)
+
+    def tee(self, *streams: Any, **kwargs: Any) -> Stream[T]:
+        """Also deliver every event to each of ``streams`` (channels or topics), with one ack
+        reference per branch; returns this stream."""
+        from .operators._tee import tee_
+
+        return tee_(self, streams, **kwargs)
 
     # -- iteration ----------------------------------------------------------------------------
 
