@@ -50,8 +50,11 @@ class Committer:
     async def run(self, commit: Callable[[], Awaitable[object]]) -> None:
         """Commit on every interval, or earlier when :meth:`due` is called."""
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the event is set, and the app's stop would wait forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             self._wake.clear()
             await commit()
 

@@ -38,7 +38,7 @@ _new = object.__new__
 class Port:
     """One subscriber of a source: where its events (and its redeliveries) go."""
 
-    __slots__ = ("app", "failed", "observer", "redelivery_limit", "source")
+    __slots__ = ("app", "closed", "failed", "observer", "redelivery_limit", "source")
 
     def __init__(self, source: Source, observer: abc.ObserverBase[Any]) -> None:
         self.source = source
@@ -48,6 +48,8 @@ class Port:
         #: the subscriber's pipeline errored: events it let go of are not acked implicitly
         #: (they may be the one that failed, or ones an operator held), explicit acks count
         self.failed = False
+        #: the subscriber is gone
+        self.closed = False
 
     def redeliver(self, event: Event[Any, Any]) -> None:
         """Deliver ``event`` (which owns its token) to this subscriber again, soon."""
@@ -71,8 +73,13 @@ class Source:
         *,
         pause: Callable[[Source], None],
         resume: Callable[[Source], None],
+        on_decode_error: str = "raise",
+        dead_letter_topic: str | None = None,
     ) -> None:
         self.app = app
+        #: what happens to a record that does not decode: raise, skip or dead_letter
+        self.on_decode_error = on_decode_error
+        self.dead_letter_topic = dead_letter_topic
         self.name = name
         self.ports: list[Port] = []
         self.observable: reactivex.Observable[Event[Any, Any]] = reactivex.create(self._subscribe)
@@ -103,6 +110,7 @@ class Source:
             asyncio.get_running_loop().call_soon(self._flush_held)
 
         def dispose() -> None:
+            port.closed = True
             if port in self.ports:
                 self.ports.remove(port)
 
@@ -146,52 +154,58 @@ class Source:
             self._resume(self)
 
     def _emit(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
+        """Decode each record once and hand it to the subscribers, in order."""
         if offsets.closed:  # held for a partition revoked meanwhile: the new owner has it
             return
-        try:
-            self._emit_unchecked(messages, offsets)
-        except CodecError as exc:
-            m = next(m for m in messages if not _decodes(m, self._key_loads, self._value_loads))
-            raise CodecError(
-                f"cannot decode {m.topic}[{m.partition}]@{m.offset}: {exc}; its offset is "
-                "not committed (the app stops; fix the producer or the topic's serializers)"
-            ) from exc
-
-    def _emit_unchecked(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
         key_loads = self._key_loads
         value_loads = self._value_loads
         ports = self.ports
-        if len(ports) == 1:
-            port = ports[0]
-            on_next = port.observer.on_next
-            for m in messages:
-                k = m.key
-                v = m.value
-                key = None if k is None else key_loads(k)
-                value = None if v is None else value_loads(v)
-                ev = _new(Event)
-                ev.key = key
-                ev.value = value
-                ev.message = m
-                ev._headers = None
-                ev._ts = None
-                ev._root = None
-                ev._owns = True
-                ev._pinned = False
-                ev._pending = 1
-                ev._attempts = 0
-                ev._port = port
-                ev._keep = None
-                ev.offsets = offsets
-                on_next(ev)
+        if len(ports) != 1:
+            self._emit_many(messages, offsets)
             return
-        snapshot = list(ports)
-
-        for m in messages:
+        port = ports[0]
+        on_next = port.observer.on_next
+        for i, m in enumerate(messages):
             k = m.key
             v = m.value
-            key = None if k is None else key_loads(k)
-            value = None if v is None else value_loads(v)
+            try:
+                key = None if k is None else key_loads(k)
+                value = None if v is None else value_loads(v)
+            except Exception as exc:
+                self._undecodable(m, offsets, exc)
+                continue
+            ev = _new(Event)
+            ev.key = key
+            ev.value = value
+            ev.message = m
+            ev._headers = None
+            ev._ts = None
+            ev._root = None
+            ev._owns = True
+            ev._pinned = False
+            ev._pending = 1
+            ev._attempts = 0
+            ev._port = port
+            ev._keep = None
+            ev.offsets = offsets
+            on_next(ev)
+            if port.closed:  # it unsubscribed while handling that event (a take ended)
+                self._rest(messages[i + 1 :], offsets)
+                return
+
+    def _emit_many(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
+        key_loads = self._key_loads
+        value_loads = self._value_loads
+        snapshot = list(self.ports)
+        for i, m in enumerate(messages):
+            k = m.key
+            v = m.value
+            try:
+                key = None if k is None else key_loads(k)
+                value = None if v is None else value_loads(v)
+            except Exception as exc:
+                self._undecodable(m, offsets, exc)
+                continue
             ev = _new(Event)
             ev.key = key
             ev.value = value
@@ -207,6 +221,40 @@ class Source:
             ev._keep = None
             ev.offsets = offsets
             self._fan_out(ev, snapshot)
+            if any(p.closed for p in snapshot):
+                self._rest(messages[i + 1 :], offsets)
+                return
+
+    def _rest(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
+        """The subscribers changed mid-batch: the rest goes to who is there now, or waits."""
+        if not messages:
+            return
+        if self.ports:
+            self._emit(messages, offsets)
+        else:
+            self._held.append((len(messages), partial(self._emit, messages, offsets)))
+
+    def _undecodable(self, m: MessageT, offsets: PartitionOffsets, exc: Exception) -> None:
+        """A record whose key or value does not decode: the topic's policy decides."""
+        where = f"{m.topic}[{m.partition}]@{m.offset}"
+        policy = self.on_decode_error
+        if policy == "skip":
+            log.warning(
+                "message_skipped",
+                topic=m.topic,
+                partition=m.partition,
+                offset=m.offset,
+                error=str(exc),
+            )
+            offsets.ack(m.offset)
+        elif policy == "dead_letter":
+            self.app._dead_letter_record(m, offsets, exc, self.dead_letter_topic)
+        else:
+            raise CodecError(
+                f"cannot decode {where}: {exc}; its offset is not committed (the app stops; "
+                "fix the producer or the topic's serializers, or set on_decode_error="
+                "'skip' or 'dead_letter' on the topic)"
+            ) from exc
 
     @staticmethod
     def _fan_out(ev: Event[Any, Any], ports: list[Port]) -> None:
@@ -299,16 +347,3 @@ class Source:
         dropped = sum(n for n, _ in self._held)
         self._held.clear()
         return dropped
-
-
-def _decodes(
-    m: MessageT, key_loads: Callable[[bytes], Any], value_loads: Callable[[bytes], Any]
-) -> bool:
-    try:
-        if m.key is not None:
-            key_loads(m.key)
-        if m.value is not None:
-            value_loads(m.value)
-    except CodecError:
-        return False
-    return True

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from ._bridge import Bridge
 from ._commit import Committer
 from ._fetcher import Fetcher
+from ._offsets import PartitionOffsets
 from ._replies import Replies
 from ._source import Source
 from .agents import Agent, AgentFun, OnError
@@ -29,7 +30,7 @@ from .messages import TopicPartition
 from .settings import Settings
 from .topics import Topic
 from .transports import transport_from_url
-from .types import CodecT, ProducerT, TransportT
+from .types import CodecT, MessageT, ProducerT, TransportT
 
 __all__ = ("App",)
 
@@ -115,6 +116,8 @@ class App:
         value_serializer: str | CodecT | None = None,
         retention: float | None = None,
         internal: bool = False,
+        on_decode_error: str | None = None,
+        dead_letter_topic: str | None = None,
     ) -> Topic[Any, Any]:
         """The topic ``name`` (the same object for the same name).
 
@@ -124,6 +127,9 @@ class App:
             key_serializer / value_serializer: codec names or objects (default from settings).
             retention: seconds records are kept (default: the broker's).
             internal: the app's own topic (repartitioning, replies).
+            on_decode_error: ``raise``, ``skip`` or ``dead_letter`` for records that do not
+                decode (default: the on_decode_error setting).
+            dead_letter_topic: where dead letters go (default ``<name>-dlq``).
         """
         existing = self.topics.get(name)
         if existing is not None:
@@ -154,6 +160,8 @@ class App:
             value_serializer=value_serializer,
             retention=retention,
             internal=internal,
+            on_decode_error=on_decode_error,
+            dead_letter_topic=dead_letter_topic,
         )
         self.topics[name] = topic
         return topic
@@ -212,6 +220,8 @@ class App:
                 topic.value_codec,
                 pause=self._fetcher.pause,
                 resume=self._fetcher.resume,
+                on_decode_error=topic.on_decode_error,
+                dead_letter_topic=topic.dead_letter_topic,
             )
             self._sources[topic.name] = source
             if self._state is State.RUNNING or self._fetcher.consumer is not None:
@@ -243,8 +253,6 @@ class App:
             source = Source(self, channel.name, codec, codec, pause=_noop, resume=_noop)
             source.maxsize = channel.maxsize
             source.resume_below = channel.maxsize // 2
-            from ._offsets import PartitionOffsets
-
             source.local = PartitionOffsets(
                 TopicPartition(channel.name, 0), source, self._local_sink
             )
@@ -384,13 +392,18 @@ class App:
         )
 
     async def _drain(self, timeout: float) -> None:
-        """Wait until the agents have processed every event already fetched."""
+        """Wait until the agents have processed what already reached their streams.
+
+        Events an operator holds (a buffer, a join window) are not waited for: they need
+        more input to move, and they are not committed, so they are delivered again.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        sources = [*self._sources.values(), *self._channel_sources.values()]
         while loop.time() < deadline:
-            busy = [s for s in sources if s.in_flight > 0 and s.ports]
-            if not busy or not any(a.running for a in self.agents.values()):
+            if not any(a.running for a in self.agents.values()):
+                return
+            if all(len(b) == 0 for b in list(self._bridges)):
+                await asyncio.sleep(0)  # let each agent finish the step it is on
                 return
             await asyncio.sleep(0.005)
 
@@ -415,6 +428,31 @@ class App:
         for source in sources:
             for port in source.ports:
                 port.failed = True
+
+    def _dead_letter_record(
+        self, m: MessageT, offsets: PartitionOffsets, exc: Exception, topic: str | None
+    ) -> None:
+        """Send an undecodable record's bytes, headers and the error to the dead-letter
+        topic, then ack it (its offset stays uncommitted until the send is queued)."""
+        self._spawn(self._send_dead_letter(m, offsets, exc, topic or f"{m.topic}-dlq"), "dlq")
+
+    async def _send_dead_letter(
+        self, m: MessageT, offsets: PartitionOffsets, exc: Exception, name: str
+    ) -> None:
+        dlq = self.topic(name, key_serializer="raw", value_serializer="raw")
+        headers = [*m.headers]
+        headers.append(("rxs-error", repr(exc).encode()))
+        headers.append(("rxs-origin", f"{m.topic}[{m.partition}]@{m.offset}".encode()))
+        await dlq.send(key=m.key, value=m.value, headers=dict(headers))
+        offsets.ack(m.offset)
+        self.log.warning(
+            "message_dead_lettered",
+            topic=m.topic,
+            partition=m.partition,
+            offset=m.offset,
+            dead_letter_topic=name,
+            error=str(exc),
+        )
 
     def _purge_revoked(self, revoked: frozenset[TopicPartition]) -> None:
         """Revoked partitions' events still queued would only be duplicates: drop them."""

@@ -250,7 +250,7 @@ class Event(Generic[K, V]):
         root = self._root or self
         msg = root.message
         original = root.value
-        if msg is not None and msg.value is not None:
+        if msg is not None and msg.value is not None and port.source.name == msg.topic:
             original = port.source.decode_value(msg.value)  # map may have replaced it
         again = self._derive(original)
         again.key = root.key
@@ -275,7 +275,8 @@ class Event(Generic[K, V]):
         new._root = self._root or self
         new._port = self._port
         new._pinned = False
-        new._keep = None
+        new._keep = self._keep  # what the token's holder keeps moves with the token
+        self._keep = None
         new._owns = self._owns
         self._owns = False
         return new

@@ -33,6 +33,9 @@ class Settings:
         fetch_timeout: seconds one fetch waits for records when there are none.
         auto_offset_reset: where a group with no committed offset starts.
         redelivery_limit: how often one event may be rejected before it fails.
+        on_decode_error: what happens to a record that does not decode, when its topic does
+            not say: ``raise`` (stop, nothing committed past it), ``skip`` (ack and log) or
+            ``dead_letter`` (send its bytes and the error to ``<topic>-dlq``, then ack).
         session_timeout / rebalance_timeout: consumer-group timeouts, in seconds.
         shutdown_timeout: seconds a graceful stop waits for agents to finish their events.
         producer_linger: seconds the producer may wait to fill a batch.
@@ -50,6 +53,7 @@ class Settings:
     fetch_timeout: float = 0.5
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     redelivery_limit: int = 3
+    on_decode_error: Literal["raise", "skip", "dead_letter"] = "raise"
     session_timeout: float = 10.0
     rebalance_timeout: float = 30.0
     shutdown_timeout: float = 10.0
@@ -82,6 +86,11 @@ class Settings:
                 raise ConfigurationError(f"setting {name} must be >= 0, got {value!r}")
         if self.commit_every is not None and self.commit_every < 1:
             raise ConfigurationError(f"commit_every must be >= 1 or None, not {self.commit_every}")
+        if self.on_decode_error not in ("raise", "skip", "dead_letter"):
+            raise ConfigurationError(
+                "on_decode_error must be 'raise', 'skip' or 'dead_letter', "
+                f"not {self.on_decode_error!r}"
+            )
         if self.auto_offset_reset not in ("earliest", "latest"):
             raise ConfigurationError(
                 f"auto_offset_reset must be 'earliest' or 'latest', not {self.auto_offset_reset!r}"

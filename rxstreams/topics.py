@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .codecs import codec_for
+from .errors import ConfigurationError
 from .events import encode_headers
 from .messages import RecordMetadata, TopicSpec
 from .streams import Stream
@@ -15,7 +16,9 @@ from .types import CodecT
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ("Topic",)
+__all__ = ("DECODE_ERROR_POLICIES", "Topic")
+
+DECODE_ERROR_POLICIES = ("raise", "skip", "dead_letter")
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -36,8 +39,19 @@ class Topic(Generic[K, V]):
         value_serializer: str | CodecT | None = None,
         retention: float | None = None,
         internal: bool = False,
+        on_decode_error: str | None = None,
+        dead_letter_topic: str | None = None,
     ) -> None:
+        policy = on_decode_error or app.conf.on_decode_error
+        if policy not in DECODE_ERROR_POLICIES:
+            raise ConfigurationError(
+                f"on_decode_error must be one of {DECODE_ERROR_POLICIES}, not {policy!r}"
+            )
         self.app = app
+        #: what happens to a record that does not decode: raise, skip or dead_letter
+        self.on_decode_error = policy
+        #: where dead letters go (default ``<topic>-dlq``)
+        self.dead_letter_topic = dead_letter_topic or f"{name}-dlq"
         self.name = name
         self.partitions = partitions
         self.key_type = key_type

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
+import orjson
 import pytest
+from structlog.testing import capture_logs
 
-from rxstreams import AgentError, CodecError, Stream
+from rxstreams import AgentError, CodecError, Record, Stream, TopicPartition
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
@@ -95,3 +98,96 @@ async def test_undecodable_message_stops_the_app_and_keeps_its_offset(
     assert not isinstance(info.value, AgentError)
     assert seen == [1, 2]
     assert committed(broker, "bad", "t") == 2
+
+
+def _bad_and_good(broker: MemoryBroker, topic: str) -> None:
+    """Offsets 0, 2, 4 decode; 1 is not JSON, 3 is truncated JSON."""
+    producer = MemoryTransport(broker=broker).create_producer(ProducerConfig(client_id="x"))
+    broker.create_topic(topic, 1)
+    for raw in (b"1", b"\xff\xfe", b"2", b'{"a": ', b"3"):
+        producer.send_soon(topic, raw, headers=(("h", b"v"),))
+
+
+async def test_skip_policy_acks_bad_records_and_goes_on(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """on_decode_error='skip': bad records are acked (logged), the rest processed."""
+    _bad_and_good(broker, "t")
+    app = make_app("skip")
+    seen: list[int] = []
+
+    @app.agent(app.topic("t", on_decode_error="skip"))
+    async def read(stream: Stream[int]) -> None:
+        async for v in stream:
+            seen.append(v)
+
+    with capture_logs() as logs:
+        await app.run(until_idle=True, timeout=30)
+    assert seen == [1, 2, 3]
+    assert committed(broker, "skip", "t") == 5
+    skipped = [e["offset"] for e in logs if e["event"] == "message_skipped"]
+    assert skipped == [1, 3]
+
+
+async def test_dead_letter_policy_sends_bytes_headers_and_error(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """on_decode_error='dead_letter': the original bytes and headers plus the error go to
+    `<topic>-dlq`, then the record is acked."""
+    _bad_and_good(broker, "t")
+    app = make_app("dlq", on_decode_error="dead_letter")
+    seen: list[int] = []
+
+    @app.agent(app.topic("t"))
+    async def read(stream: Stream[int]) -> None:
+        async for v in stream:
+            seen.append(v)
+
+    await app.run(until_idle=True, timeout=30)
+    assert seen == [1, 2, 3]
+    assert committed(broker, "dlq", "t") == 5
+    dead = broker.records(TopicPartition("t-dlq", 0))
+    assert [m.value for m in dead] == [b"\xff\xfe", b'{"a": ']
+    first = dict(dead[0].headers)
+    assert first["h"] == b"v"
+    assert first["rxs-origin"] == b"t[0]@1"
+    assert b"not valid JSON" in first["rxs-error"]
+
+
+async def test_random_bytes_to_a_record_topic_end_as_the_policy_says(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """Fuzz: random bytes, truncated JSON and valid orders on a Record topic. Every record
+    ends processed or dead-lettered, and the committed offset is the end of the topic."""
+    rng = random.Random(1234)
+    producer = MemoryTransport(broker=broker).create_producer(ProducerConfig(client_id="x"))
+    broker.create_topic("orders", 1)
+    valid: list[int] = []
+    for i in range(300):
+        good = orjson.dumps({"id": i, "amount": i * 2})
+        kind = rng.randrange(3)
+        if kind == 0:
+            producer.send_soon("orders", good)
+            valid.append(i)
+        elif kind == 1:
+            producer.send_soon("orders", good[: rng.randrange(1, len(good) - 1)])
+        else:
+            producer.send_soon("orders", rng.randbytes(rng.randrange(0, 20)))
+    app = make_app("fuzz")
+    got: list[int] = []
+
+    @app.agent(app.topic("orders", value_type=FuzzOrder, on_decode_error="dead_letter"))
+    async def read(stream: Stream[FuzzOrder]) -> None:
+        async for order in stream:
+            got.append(order.id)
+
+    await app.run(until_idle=True, timeout=60)
+    dead = broker.records(TopicPartition("orders-dlq", 0))
+    assert got == valid
+    assert len(got) + len(dead) == 300
+    assert committed(broker, "fuzz", "orders") == 300
+
+
+class FuzzOrder(Record):
+    id: int
+    amount: int

@@ -352,11 +352,6 @@ async def test_a_failing_key_function_stops_the_app_before_that_event(
     assert committed(broker, "join-keyfail", "left") is None
 
 
-@pytest.mark.xfail(
-    reason="Event._derive (map) does not move the event's keep list, so the joined "
-    "inputs' extra tokens are released when the pre-map result is freed",
-    strict=True,
-)
 @pytestmark_broker
 async def test_a_mapped_result_not_processed_holds_its_inputs(
     make_app: AppFactory, broker: MemoryBroker

@@ -166,11 +166,6 @@ async def test_a_full_branch_channel_queues_without_stopping_the_main_branch(
     assert peak <= 2
 
 
-@pytest.mark.xfail(
-    reason="Event._redeliver decodes msg.value with the channel port's codec (raw), not the "
-    "codec of the message's topic",
-    strict=True,
-)
 async def test_a_branch_event_can_be_rejected_and_comes_again(
     make_app: AppFactory, broker: MemoryBroker
 ) -> None:
