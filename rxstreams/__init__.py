@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # the application
 from .agents import Agent
-from .app import App
+from .app import App, RunResult
 from .channels import Channel
 
 # serializers
@@ -48,6 +48,7 @@ __all__ = (
     # the application
     "App",
     "Agent",
+    "RunResult",
     "Channel",
     "Settings",
     "Topic",

@@ -36,14 +36,21 @@ class Committer:
         self.interval = interval
         #: the ack counter shared with every PartitionOffsets (see AckSink)
         self.acks = 0
+        self._acked_before = 0
         self.every = every if every is not None else sys.maxsize
         self._flush = flush
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.commits = 0
 
+    @property
+    def total_acks(self) -> int:
+        """Acks counted so far (``commit_every`` at a time, plus the ones since)."""
+        return self._acked_before + self.acks
+
     def due(self) -> None:
         """Commit soon: enough acks piled up."""
+        self._acked_before += self.acks
         self.acks = 0
         self._wake.set()
 

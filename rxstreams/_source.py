@@ -96,6 +96,8 @@ class Source:
         #: set while there is room (not paused); channel senders wait on it
         self.room = asyncio.Event()
         self.room.set()
+        #: the last few records delivered (for notebooks' displays)
+        self.recent: deque[MessageT] = deque(maxlen=5)
         #: offsets of a channel's single pseudo-partition (None for topics)
         self.local: PartitionOffsets | None = None
 
@@ -132,6 +134,7 @@ class Source:
         """Hand one fetched batch of one partition to every subscriber, in order."""
         offsets.delivered([m.offset for m in messages])
         self.in_flight += len(messages)
+        self.recent.extend(messages[-5:])
         if not self.ports or self._held:
             self._held.append((len(messages), partial(self._emit, messages, offsets)))
         else:

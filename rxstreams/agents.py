@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._bridge import pin
+from ._display import html_table
 from .errors import AgentError, AppStateError, ConfigurationError
 from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current_item
 from .logging import _agent_name, get_logger
@@ -301,6 +302,7 @@ class Agent(Generic[T]):
 
     async def _yielded(self, value: Any) -> None:
         """A value the agent yielded: to every sink, and to the asker of a request."""
+        self.app._collect(self.name, value)
         for sink in self.sink:
             if callable(sink) and not hasattr(sink, "send"):
                 r = sink(value)
@@ -381,6 +383,19 @@ class Agent(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<Agent {self.name} channel={self._channel!r} concurrency={self._concurrency}>"
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("channel", getattr(self._channel, "name", repr(self._channel))),
+            ("concurrency", self._concurrency),
+            ("running", self.running),
+            ("restarts", self.restarts),
+            ("on_error", self.on_error if isinstance(self.on_error, str) else "function"),
+            ("supervisor", self.supervisor_strategy),
+        ]
+        if self._help:
+            rows.append(("help", self._help.splitlines()[0]))
+        return html_table(("", ""), rows, caption=f"Agent {self.name}")
 
 
 def _redeliver(item: Any) -> None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from ._bridge import Bridge
 from ._commit import Committer
+from ._display import esc, html_table
 from ._fetcher import Fetcher
 from ._offsets import PartitionOffsets
 from ._replies import Replies
@@ -27,12 +28,13 @@ from .codecs import get_codec
 from .errors import AppStateError, ConfigurationError
 from .logging import get_logger
 from .messages import TopicPartition
+from .notebook import progress_bar
 from .settings import Settings
 from .topics import Topic
 from .transports import transport_from_url
 from .types import CodecT, MessageT, ProducerT, TransportT
 
-__all__ = ("App",)
+__all__ = ("App", "RunResult")
 
 T = TypeVar("T")
 
@@ -94,6 +96,9 @@ class App:
         self._state = State.INIT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._replies = Replies(self)
+        self._outputs: RunResult | None = None
+        self._enough: int | None = None
+        self._enough_reached = asyncio.Event()
         self._error: BaseException | None = None
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
@@ -480,17 +485,42 @@ class App:
         if self._error is not None:
             raise self._error
 
-    async def run(self, *, timeout: float | None = None, until_idle: bool = False) -> None:
-        """Start, run until ``timeout`` seconds passed, or (``until_idle``) until every
-        event fetched so far is processed and nothing new arrives, then stop gracefully.
+    async def run(
+        self,
+        *,
+        timeout: float | None = None,
+        until_idle: bool = False,
+        count: int | None = None,
+        progress: bool = False,
+    ) -> RunResult:
+        """A bounded run: start, run, stop gracefully, and return what the agents yielded.
 
-        Raises the error the app stopped with, if it crashed.
+        It ends at the first of: ``timeout`` seconds; (``until_idle``) every event fetched
+        so far processed and nothing new arriving; (``count``) that many values yielded by
+        the agents. ``progress=True`` shows a progress bar (``tqdm.auto``). Awaitable from a
+        notebook cell (a loop is already running there; ``asyncio.run`` would fail).
+
+        Returns:
+            The values each agent yielded during the run, by agent name.
+
+        Raises:
+            The error the app stopped with, if it crashed.
         """
+        if count is not None and count < 1:
+            raise ConfigurationError(f"count must be >= 1, not {count}")
+        result = RunResult()
+        self._outputs = result
+        self._enough = count
+        self._enough_reached.clear()
+        bar = progress_bar(count, f"{self.id}: outputs" if count else f"{self.id}: events")
         await self.start()
+        ticker = asyncio.ensure_future(self._tick(bar, result)) if bar is not None else None
         try:
             waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopped.wait())]
             if until_idle:
                 waits.append(asyncio.ensure_future(self._until_idle()))
+            if count is not None:
+                waits.append(asyncio.ensure_future(self._enough_reached.wait()))
             _done, pending = await asyncio.wait(
                 waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
@@ -498,8 +528,35 @@ class App:
                 w.cancel()
         finally:
             await self.stop()
+            self._outputs = None
+            if ticker is not None:
+                ticker.cancel()
+            if bar is not None:
+                bar.n = len(result.all) if count else self._processed()
+                bar.refresh()
+                bar.close()
         if self._error is not None:
             raise self._error
+        return result
+
+    def _collect(self, agent: str, value: Any) -> None:
+        """An agent yielded ``value`` during a bounded run."""
+        outputs = self._outputs
+        if outputs is None:
+            return
+        outputs.setdefault(agent, []).append(value)
+        outputs.all.append(value)
+        if self._enough is not None and len(outputs.all) >= self._enough:
+            self._enough_reached.set()
+
+    def _processed(self) -> int:
+        return self._committer.total_acks
+
+    async def _tick(self, bar: Any, result: RunResult) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            bar.n = len(result.all) if self._enough else self._processed()
+            bar.refresh()
 
     async def _until_idle(self) -> None:
         fetcher = self._fetcher
@@ -515,10 +572,76 @@ class App:
 
     @property
     def state(self) -> str:
+        """``init``, ``starting``, ``running``, ``stopping`` or ``stopped``."""
         return self._state.value
 
+    def status(self) -> list[dict[str, Any]]:
+        """One row per assigned partition: end offset, committed offset, lag, in flight."""
+        consumer = self._fetcher.consumer
+        rows: list[dict[str, Any]] = []
+        for tp, po in sorted(self._fetcher.offsets.items()):
+            end = consumer.highwater(tp) if consumer is not None else None
+            committed = po.committed
+            rows.append(
+                {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "end": end,
+                    "committed": committed,
+                    "lag": None if end is None else end - (committed or 0),
+                    "in_flight": po.in_flight,
+                }
+            )
+        return rows
+
     def __repr__(self) -> str:
-        return f"<App {self.id} broker={self.conf.broker} state={self._state.value}>"
+        return (
+            f"<App {self.id} broker={self.conf.broker} state={self._state.value} "
+            f"topics={len(self.topics)} agents={len(self.agents)}>"
+        )
+
+    def _repr_html_(self) -> str:
+        head = (
+            f"<p><b>App {esc(self.id)}</b> · broker <code>{esc(self.conf.broker)}</code> · "
+            f"{esc(self._state.value)}</p>"
+        )
+        rows = [
+            (r["topic"], r["partition"], r["end"], r["committed"], r["lag"], r["in_flight"])
+            for r in self.status()
+        ]
+        partitions = (
+            html_table(
+                ("topic", "partition", "end offset", "committed", "lag", "in flight"),
+                rows,
+                caption="partitions",
+            )
+            if rows
+            else "<p>no partitions assigned</p>"
+        )
+        agents = html_table(
+            ("agent", "channel", "concurrency", "running", "restarts"),
+            [
+                (
+                    a.name,
+                    getattr(a.channel, "name", a.channel),
+                    a.concurrency,
+                    a.running,
+                    a.restarts,
+                )
+                for a in self.agents.values()
+            ],
+            caption="agents",
+        )
+        return head + partitions + agents
+
+
+class RunResult(dict[str, list[Any]]):
+    """What the agents yielded during ``App.run()``, by agent name (``all``: every value,
+    in the order they were yielded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all: list[Any] = []
 
 
 class _NoCommit:
@@ -526,6 +649,7 @@ class _NoCommit:
 
     acks = 0
     every = 1 << 62
+    total_acks = 0
 
     def due(self) -> None:
         self.acks = 0

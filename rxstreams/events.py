@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ._display import html_table, short, when
 from .errors import EventError, RejectedTooOftenError
 from .messages import Headers
 from .types import MessageT
@@ -396,4 +397,14 @@ class Event(Generic[K, V]):
     def __repr__(self) -> str:
         msg = self.message
         where = f" {msg.topic}[{msg.partition}]@{msg.offset}" if msg is not None else ""
-        return f"<Event{where} key={self.key!r} value={self.value!r}>"
+        return f"<Event{where} key={short(self.key)} value={short(self.value)}>"
+
+    def _repr_html_(self) -> str:
+        msg = self.message
+        rows: list[tuple[str, Any]] = [("key", short(self.key)), ("value", short(self.value))]
+        if msg is not None:
+            rows.append(("from", f"{msg.topic}[{msg.partition}]@{msg.offset}"))
+        rows.append(("timestamp", when(self.timestamp)))
+        rows.extend((f"header {k}", short(v)) for k, v in self.headers.items())
+        rows.append(("acked", self.acked))
+        return html_table(("", ""), rows, caption="Event")

@@ -19,7 +19,9 @@ from reactivex.abc import SchedulerBase
 
 from ._bridge import Bridge
 from ._context import StreamContext
+from ._display import esc
 from ._lineage import lineage
+from .errors import AppStateError
 from .events import Event
 from .operators import filter_, map_
 
@@ -234,6 +236,26 @@ class Stream(Generic[T]):
         """The async-iterator bridge of this stream (created on first iteration)."""
         return self._get_bridge()
 
+    async def to_list(self) -> list[T]:
+        """Collect the values of a stream that ends (``stream.take(n)``, ``take(within=)``).
+
+        For notebooks: ``await topic.stream().take(5).to_list()`` while the app runs.
+        """
+        if self.app.state != "running":
+            raise AppStateError(
+                f"the app is {self.app.state}: start it first (await app.start()), then "
+                "collect from its streams"
+            )
+        return [v async for v in self]
+
     def __repr__(self) -> str:
         names = ",".join(sorted(s.name for s in self.sources))
         return f"<Stream of {names or '?'}>"
+
+    def _repr_html_(self) -> str:
+        queued = len(self._bridge) if self._bridge is not None else 0
+        return (
+            f"<p><b>Stream</b> of {esc(', '.join(sorted(s.name for s in self.sources)))} · "
+            f"{'iterating' if self._bridge is not None and self._bridge.started else 'idle'}"
+            f" · {queued} queued</p>"
+        )

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ._display import esc, html_table, short
 from .codecs import codec_for
 from .errors import ConfigurationError
 from .events import encode_headers
@@ -98,5 +99,39 @@ class Topic(Generic[K, V]):
             headers=encode_headers(headers),
         )
 
+    def recent(self) -> list[Any]:
+        """The last few values the app received from this topic (decoded), newest last."""
+        source = self.app._sources.get(self.name)
+        if source is None:
+            return []
+        out: list[Any] = []
+        for m in source.recent:
+            try:
+                out.append(None if m.value is None else self.value_codec.loads(m.value))
+            except Exception as exc:  # a record that does not decode: show why
+                out.append(f"<undecodable: {exc}>")
+        return out
+
     def __repr__(self) -> str:
         return f"<Topic {self.name} partitions={self.partitions or self.app.conf.topic_partitions}>"
+
+    def _repr_html_(self) -> str:
+        parts = self.partitions or self.app.conf.topic_partitions
+        rows = [r for r in self.app.status() if r["topic"] == self.name]
+        table = (
+            html_table(
+                ("partition", "end offset", "committed", "lag", "in flight"),
+                [
+                    (r["partition"], r["end"], r["committed"], r["lag"], r["in_flight"])
+                    for r in rows
+                ],
+            )
+            if rows
+            else ""
+        )
+        recent = "".join(f"<li><code>{esc(short(v))}</code></li>" for v in self.recent())
+        return (
+            f"<p><b>Topic {esc(self.name)}</b> · {parts} partitions · "
+            f"{esc(type(self.value_codec).__name__)}</p>{table}"
+            + (f"<p>last values:</p><ul>{recent}</ul>" if recent else "")
+        )
