@@ -58,7 +58,7 @@ class Fetcher:
         while True:
             batches = await consumer.getmany(timeout=self.timeout, max_records=self.max_records)
             if not batches:
-                if self.assigned.is_set():
+                if self.assigned.is_set() and self.caught_up():
                     self.idle.set()
                 continue
             self.idle.clear()
@@ -67,6 +67,18 @@ class Fetcher:
                 if po is None or po.closed or not messages:
                     continue
                 sources[tp.topic].deliver(messages, po)
+
+    def caught_up(self) -> bool:
+        """Every assigned partition was read to its end (as far as the broker said)."""
+        consumer = self.consumer
+        if consumer is None:
+            return False
+        for tp in self.offsets:
+            end = consumer.highwater(tp)
+            position = consumer.position(tp)
+            if end is None or position is None or position < end:
+                return False
+        return True
 
     # -- commits ------------------------------------------------------------------------------
 
@@ -128,12 +140,10 @@ class Fetcher:
         consumer = self.consumer
         assert consumer is not None
         self.rebalances += 1
-        for tp in assigned:
-            source = self.sources.get(tp.topic)
-            if source is None:
-                continue
-            committed = await consumer.committed(tp)
-            self.offsets[tp] = PartitionOffsets(tp, source, self.committer, committed)
+        mine = [tp for tp in assigned if tp.topic in self.sources]
+        committed = await asyncio.gather(*(consumer.committed(tp) for tp in mine))
+        for tp, offset in zip(mine, committed, strict=True):
+            self.offsets[tp] = PartitionOffsets(tp, self.sources[tp.topic], self.committer, offset)
         paused = [
             tp for tp in assigned if tp.topic in self.sources and self.sources[tp.topic].paused
         ]

@@ -70,6 +70,8 @@ class App:
     ) -> None:
         self.conf = Settings.from_kwargs(id, broker=broker, **settings)
         self._transport = transport
+        #: the app made the transport from the URL, so it closes it when it stops
+        self._owns_transport = False
         self.topics: dict[str, Topic[Any, Any]] = {}
         self.channels: list[Channel[Any, Any]] = []
         self.agents: dict[str, Agent[Any]] = {}
@@ -271,6 +273,7 @@ class App:
         """The broker connection (looked up from ``broker`` on first use)."""
         if self._transport is None:
             self._transport = transport_from_url(self.conf.broker)
+            self._owns_transport = True
         return self._transport
 
     async def _ensure_producer(self, topic: Topic[Any, Any] | None = None) -> ProducerT:
@@ -388,6 +391,10 @@ class App:
             with contextlib.suppress(Exception):
                 await self._producer.stop()
             self._producer = None
+        if self._transport is not None and self._owns_transport:
+            with contextlib.suppress(Exception):
+                await self._transport.close()
+            self._transport = None
         self._state = State.STOPPED
         self._stopped.set()
         self.log.info(

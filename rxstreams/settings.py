@@ -118,6 +118,7 @@ class Settings:
             client_id=self.id,
             auto_offset_reset=self.auto_offset_reset,
             session_timeout=self.session_timeout,
+            heartbeat_interval=min(3.0, self.session_timeout / 3),
             rebalance_timeout=self.rebalance_timeout,
             max_poll_records=self.max_poll_records,
             fetch_max_wait=self.fetch_timeout,

@@ -132,6 +132,9 @@ class ConsumerT(Protocol):
     def highwater(self, partition: TopicPartition) -> int | None:
         """The last known end of the log of an assigned partition (for lag), or None."""
 
+    def position(self, partition: TopicPartition) -> int | None:
+        """The next offset this member hands out for an assigned partition, if known."""
+
 
 class ProducerT(Protocol):
     """Sends records; keyed records with no partition go to ``hash(key) % partitions``."""

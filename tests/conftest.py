@@ -12,6 +12,7 @@ import structlog
 from rxstreams import App
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory
+from tests.kafka_broker import kafka_url  # noqa: F401  (the session's Tansu broker)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,93 @@
+"""From rxstreams' URLs and frozen configs to aiokafka's keyword arguments, in one place."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from rxstreams.errors import ConfigurationError
+from rxstreams.types import ConsumerConfig, ProducerConfig
+
+__all__ = ("DEFAULT_PORT", "bootstrap_servers", "consumer_kwargs", "producer_kwargs")
+
+DEFAULT_PORT = 9092
+_USAGE = "use 'kafka://host:port' or 'kafka://host1:port1,host2:port2'"
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def bootstrap_servers(url: str) -> list[str]:
+    """The ``host:port`` list of a ``kafka://`` URL; ConfigurationError if it is malformed.
+
+    A host without a port gets Kafka's default port 9092.
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"broker URL must be a string, got {url!r}; {_USAGE}")
+    parts = urlsplit(url)
+    if parts.scheme != "kafka":
+        raise ConfigurationError(
+            f"the kafka transport cannot open {url!r}: its scheme is "
+            f"{parts.scheme or 'missing'!r}, not 'kafka'; {_USAGE}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigurationError(f"unexpected path, query or fragment in {url!r}; {_USAGE}")
+    if "@" in parts.netloc:
+        raise ConfigurationError(
+            f"credentials in {url!r} are not supported (no SASL/TLS yet); {_USAGE}"
+        )
+    if not parts.netloc:
+        raise ConfigurationError(f"no broker address in {url!r}; {_USAGE}")
+    servers = []
+    for entry in parts.netloc.split(","):
+        host, sep, port = entry.rpartition(":") if not entry.endswith("]") else (entry, "", "")
+        if not sep:
+            host, port = entry, str(DEFAULT_PORT)
+        if not _HOST.fullmatch(host):
+            raise ConfigurationError(f"bad host {host!r} in {url!r}; {_USAGE}")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigurationError(f"bad port {port!r} for host {host!r} in {url!r}; {_USAGE}")
+        servers.append(f"{host}:{int(port)}")
+    return servers
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def consumer_kwargs(config: ConsumerConfig) -> dict[str, Any]:
+    """``AIOKafkaConsumer`` keyword arguments for ``config`` (bootstrap servers aside).
+
+    Commits are manual only. ``rebalance_timeout`` is also aiokafka's
+    ``max_poll_interval_ms`` (as in Kafka's Java client, where they are one setting).
+    The heartbeat is kept at most a third of the session timeout, so a short session
+    timeout alone does not make the member miss its own heartbeats.
+    """
+    return {
+        "group_id": config.group_id,
+        "client_id": config.client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": config.auto_offset_reset,
+        "session_timeout_ms": _ms(config.session_timeout),
+        "heartbeat_interval_ms": max(
+            1, _ms(min(config.heartbeat_interval, config.session_timeout / 3))
+        ),
+        "rebalance_timeout_ms": _ms(config.rebalance_timeout),
+        "max_poll_interval_ms": _ms(config.rebalance_timeout),
+        "max_poll_records": config.max_poll_records,
+        "fetch_max_wait_ms": _ms(config.fetch_max_wait),
+    }
+
+
+def producer_kwargs(config: ProducerConfig) -> dict[str, Any]:
+    """``AIOKafkaProducer`` keyword arguments for ``config`` (bootstrap servers aside).
+
+    No idempotence: it needs InitProducerId, which not every Kafka-protocol broker
+    accepts in the version aiokafka sends.
+    """
+    return {
+        "client_id": config.client_id,
+        "acks": config.acks,
+        "linger_ms": _ms(config.linger),
+        "max_batch_size": config.max_batch_size,
+        "enable_idempotence": False,
+    }

@@ -1,0 +1,410 @@
+"""A Kafka consumer-group member, implementing :class:`rxstreams.types.ConsumerT`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as KafkaTopicPartition
+from aiokafka.errors import IllegalStateError
+from structlog.types import FilteringBoundLogger
+
+from rxstreams.errors import (
+    AppStateError,
+    BrokerUnavailableError,
+    CommitFailedError,
+    ConfigurationError,
+)
+from rxstreams.messages import TopicPartition
+from rxstreams.types import ConsumerConfig, MessageT, RebalanceListenerT
+
+from ._config import consumer_kwargs
+from ._errors import translate_errors
+from ._leave import leave_group, membership
+
+__all__ = ("KafkaConsumer",)
+
+log: FilteringBoundLogger = structlog.get_logger(__name__)
+
+_State = Literal["created", "started", "stopped"]
+_new_tp = tuple.__new__  # TopicPartition(...) without the generated __new__'s overhead
+
+
+def _ours(tps: Iterable[Any]) -> frozenset[TopicPartition]:
+    return frozenset(_new_tp(TopicPartition, tp) for tp in tps)
+
+
+def _theirs(tp: TopicPartition) -> Any:
+    return _new_tp(KafkaTopicPartition, tp)
+
+
+class KafkaConsumer:
+    """A member of the consumer group ``config.group_id`` over ``AIOKafkaConsumer``.
+
+    :meth:`start` connects and subscribes; the group forms in the background, and the
+    partitions arrive through the listener while :meth:`getmany` runs. aiokafka calls the
+    listener from its coordination task (``on_partitions_revoked`` before a rebalance, with
+    the member still in its generation, so a commit there still counts); the listener sees
+    ``assigned``, ``revoked``, ``assigned``, ... strictly alternating, and an exception it
+    raises comes out of :meth:`getmany` (once a batch already fetched was returned). The
+    protocol is eager: every rebalance revokes everything, and positions restart at the
+    group's committed offsets.
+
+    Records are aiokafka's ``ConsumerRecord`` objects as they are: they have every
+    :class:`~rxstreams.types.MessageT` attribute (timestamps in milliseconds, headers a
+    tuple of ``(str, bytes)`` pairs), so nothing is copied per record.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: Sequence[str],
+        topics: Collection[str],
+        listener: RebalanceListenerT,
+        config: ConsumerConfig,
+    ) -> None:
+        if isinstance(topics, str):
+            raise ConfigurationError(
+                f"topics must be a collection of topic names, not the string {topics!r}"
+            )
+        for name, value in (
+            ("max_poll_records", config.max_poll_records),
+            ("session_timeout", config.session_timeout),
+            ("heartbeat_interval", config.heartbeat_interval),
+            ("rebalance_timeout", config.rebalance_timeout),
+        ):
+            if not value > 0:
+                raise ConfigurationError(f"{name} must be positive, got {value!r}")
+        if config.fetch_max_wait < 0:
+            raise ConfigurationError(f"fetch_max_wait must be >= 0, got {config.fetch_max_wait}")
+        if config.auto_offset_reset not in ("earliest", "latest"):
+            raise ConfigurationError(
+                f"auto_offset_reset must be 'earliest' or 'latest', "
+                f"got {config.auto_offset_reset!r}"
+            )
+        self._bootstrap = list(bootstrap_servers)
+        self._topics = frozenset(topics)
+        self._config = config
+        self._kwargs = consumer_kwargs(config)
+        self._listener = _Listener(listener)
+        self._consumer: Any = None
+        self._state: _State = "created"
+        self._polling = False
+        self._resubscribing: asyncio.Future[None] | None = None
+        #: the last assignment aiokafka reported, and the same converted (assignment())
+        self._theirs: Any = None
+        self._assigned: frozenset[TopicPartition] = frozenset()
+        self._log = log.bind(group_id=config.group_id, client_id=config.client_id)
+
+    def __repr__(self) -> str:
+        return f"<KafkaConsumer group={self._config.group_id!r} {self._state}>"
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The subscribed topic names."""
+        return self._topics
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._state == "stopped"
+
+    @property
+    def config(self) -> ConsumerConfig:
+        """The configuration this consumer was created with."""
+        return self._config
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and subscribe; partitions arrive through the listener during getmany.
+
+        Raises :class:`BrokerUnavailableError` if no bootstrap server answers.
+        """
+        if self._state == "started":
+            return
+        if self._state == "stopped":
+            raise AppStateError("a stopped consumer cannot be started again: create a new one")
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, **self._kwargs)
+        try:
+            with translate_errors(f"connecting consumer of group {self._config.group_id!r}"):
+                await consumer.start()
+                if self._topics:
+                    consumer.subscribe(sorted(self._topics), listener=self._listener)
+        except BaseException:
+            await asyncio.shield(consumer.stop())
+            raise
+        self._consumer = consumer
+        self._state = "started"
+        self._log.debug("consumer_started", topics=sorted(self._topics))
+
+    async def stop(self) -> None:
+        """Leave the group (no listener call, no commit) and close the connections."""
+        consumer = self._consumer
+        self._state = "stopped"
+        self._consumer = None
+        if self._resubscribing is not None:
+            self._resubscribing.cancel()
+            await asyncio.gather(self._resubscribing, return_exceptions=True)
+        self._assigned = frozenset()
+        self._theirs = None
+        if consumer is not None:
+            joined = membership(consumer)
+            with translate_errors(f"stopping consumer of group {self._config.group_id!r}"):
+                await consumer.stop()
+            if joined is not None and joined[0] == 0:  # aiokafka did not leave: see _leave
+                await leave_group(
+                    self._bootstrap,
+                    self._config.group_id,
+                    joined[1],
+                    timeout=self._config.session_timeout,
+                )
+            self._log.debug("consumer_stopped")
+
+    def subscribe(self, topics: Collection[str]) -> None:
+        """Change the subscription; the group rebalances to hand out the new topics.
+
+        The change is applied by a task: it first calls the listener's
+        ``on_partitions_revoked`` for what this member holds (aiokafka would drop the
+        assignment at once and call it afterwards, when a commit can no longer be made),
+        then hands the new topics to aiokafka, which rejoins the group.
+        """
+        if isinstance(topics, str):
+            raise ConfigurationError(
+                f"topics must be a collection of topic names, not the string {topics!r}"
+            )
+        new = frozenset(topics)
+        if new == self._topics:
+            return
+        self._topics = new
+        if self._state == "started" and self._resubscribing is None:
+            self._resubscribing = asyncio.ensure_future(self._resubscribe())
+
+    async def _resubscribe(self) -> None:
+        try:
+            if self._consumer is not None:
+                await self._listener.revoke(self._consumer.assignment())
+            consumer = self._consumer  # stop() may have run meanwhile
+            if consumer is not None:
+                with translate_errors("changing the subscription"):
+                    if self._topics:
+                        consumer.subscribe(sorted(self._topics), listener=self._listener)
+                    else:
+                        consumer.unsubscribe()
+        except Exception as exc:  # raised by the next getmany
+            self._listener.fail(exc)
+        finally:
+            self._resubscribing = None
+
+    # -- fetching -------------------------------------------------------------------------
+
+    async def getmany(
+        self, *, timeout: float, max_records: int | None = None
+    ) -> dict[TopicPartition, Sequence[MessageT]]:
+        """Fetch a batch from the assigned, unpaused partitions; wait at most ``timeout``.
+
+        Returns ``{}`` on timeout, also when a rebalance is still running then (aiokafka
+        alone would wait for its end without a bound).
+        """
+        consumer = self._check_started("getmany")
+        if max_records is not None and max_records < 1:
+            raise ConfigurationError(f"max_records must be at least 1, got {max_records}")
+        if self._polling:
+            raise AppStateError("getmany is already running on this consumer")
+        self._listener.raise_error()
+        self._polling = True
+        deadline = asyncio.timeout(timeout + 0.05)
+        try:
+            with translate_errors(f"fetching for group {self._config.group_id!r}"):
+                async with deadline:
+                    batch = await consumer.getmany(
+                        timeout_ms=round(timeout * 1000), max_records=max_records
+                    )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            batch = {}
+        finally:
+            self._polling = False
+        if not batch:  # with records, the listener's error waits for the next call
+            self._listener.raise_error()
+        return {_new_tp(TopicPartition, tp): records for tp, records in batch.items()}
+
+    # -- partitions -----------------------------------------------------------------------
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions this member owns now (none from a revoke to the next assign)."""
+        if self._consumer is None or not self._listener.holds:
+            return frozenset()
+        theirs = self._consumer.assignment()
+        if theirs is not self._theirs:
+            self._theirs = theirs
+            self._assigned = _ours(theirs)
+        return self._assigned
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stop returning records for these partitions (unassigned ones are ignored)."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = self.assignment()
+        consumer.pause(*(_theirs(tp) for tp in partitions if tp in assigned))
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        """Return records for these partitions again (unassigned ones are ignored)."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = self.assignment()
+        consumer.resume(*(_theirs(tp) for tp in partitions if tp in assigned))
+
+    def paused(self) -> frozenset[TopicPartition]:
+        """The partitions paused now."""
+        return frozenset() if self._consumer is None else _ours(self._consumer.paused())
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The end of the log of an assigned partition as of the last fetch, or None.
+
+        None also before the first fetch response for the partition came back.
+        """
+        if partition not in self.assignment():
+            return None
+        result: int | None = self._consumer.highwater(_theirs(partition))
+        return result
+
+    def position(self, partition: TopicPartition) -> int | None:
+        """The next offset this member hands out for an assigned partition, if known.
+
+        aiokafka's own ``position()`` is a coroutine that waits for an offset reset; this
+        reads the subscription state as it is (None while the position is being reset).
+        """
+        subscription = self._consumer._subscription.subscription
+        if subscription is None or subscription.assignment is None:
+            return None
+        try:
+            state = subscription.assignment.state_value(_theirs(partition))
+        except (KeyError, AssertionError):
+            return None
+        if state is None or not state.has_valid_position:
+            return None
+        position: int = state.position
+        return position
+
+    # -- offsets --------------------------------------------------------------------------
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit "next offset to read" per partition.
+
+        Raises :class:`CommitFailedError` when the group rebalanced under this member or
+        a partition is not assigned to it, and :class:`BrokerUnavailableError` when the
+        broker did not answer within ``session_timeout`` (by then the group has moved on).
+        """
+        consumer = self._check_started("commit")
+        theirs = {}
+        for tp, offset in offsets.items():
+            if type(offset) is not int or offset < 0:
+                raise ConfigurationError(f"cannot commit offset {offset!r} for {tp}")
+            theirs[_theirs(tp)] = offset
+        if not theirs:
+            return
+        group = self._config.group_id
+        try:
+            async with asyncio.timeout(self._config.session_timeout):
+                with translate_errors(f"commit for group {group!r}"):
+                    try:
+                        await consumer.commit(theirs)
+                    except IllegalStateError as exc:  # a partition not assigned (any more)
+                        raise CommitFailedError(
+                            f"commit refused for group {group!r} ({exc}): this member "
+                            f"owns {sorted(self.assignment())}, not all of {sorted(offsets)}; "
+                            "they may belong to another member now. Records after the "
+                            "last successful commit will be delivered again."
+                        ) from exc
+        except TimeoutError as exc:
+            raise BrokerUnavailableError(
+                f"commit for group {group!r} got no answer in {self._config.session_timeout}s "
+                "(session_timeout); is the broker running?"
+            ) from exc
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        """The group's committed offset of a partition, or None (one broker round trip)."""
+        consumer = self._check_started("committed")
+        group = self._config.group_id
+        try:
+            async with asyncio.timeout(self._config.session_timeout):
+                with translate_errors(f"reading the committed offset of group {group!r}"):
+                    result: int | None = await consumer.committed(_theirs(partition))
+        except TimeoutError as exc:
+            raise BrokerUnavailableError(
+                f"reading the committed offset of {partition} for group {group!r} got no "
+                f"answer in {self._config.session_timeout}s (session_timeout)"
+            ) from exc
+        return result
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def _check_started(self, operation: str) -> Any:
+        if self._state == "created":
+            raise AppStateError(f"{operation}() before start(): await consumer.start() first")
+        if self._state == "stopped":
+            raise BrokerUnavailableError(
+                f"{operation}() on a stopped consumer of group {self._config.group_id!r}",
+                retriable=False,
+            )
+        return self._consumer
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """aiokafka's listener interface around ours: converts partitions, keeps order, and
+    holds on to an exception of ours for :meth:`KafkaConsumer.getmany` to raise."""
+
+    def __init__(self, listener: RebalanceListenerT) -> None:
+        self._listener = listener
+        self._holds = False  # assigned and not revoked since
+        self._error: BaseException | None = None
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.revoke(revoked)
+
+    async def revoke(self, revoked: Any) -> None:
+        """Call our listener's ``on_partitions_revoked``, unless nothing is held.
+
+        aiokafka's first join revokes an empty set before anything was assigned, and
+        :meth:`KafkaConsumer.subscribe` revokes ahead of aiokafka.
+        """
+        if not self._holds:
+            return
+        self._holds = False
+        partitions = _ours(revoked)
+        log.debug("partitions_revoked", partitions=sorted(partitions))
+        try:
+            await self._listener.on_partitions_revoked(partitions)
+        except Exception as exc:
+            self.fail(exc)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._holds = True
+        partitions = _ours(assigned)
+        log.debug("partitions_assigned", partitions=sorted(partitions))
+        try:
+            await self._listener.on_partitions_assigned(partitions)
+        except Exception as exc:
+            self.fail(exc)
+
+    @property
+    def holds(self) -> bool:
+        """True from an assignment until its revocation."""
+        return self._holds
+
+    def fail(self, exc: Exception) -> None:
+        """Keep ``exc`` for the next getmany to raise (the first one wins)."""
+        if self._error is None:
+            self._error = exc
+
+    def raise_error(self) -> None:
+        error = self._error
+        if error is not None:
+            self._error = None
+            raise error

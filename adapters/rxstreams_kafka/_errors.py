@@ -1,0 +1,98 @@
+"""aiokafka's exceptions, translated into :mod:`rxstreams.errors` at the adapter boundary.
+
+Every call into aiokafka runs inside :func:`translate_errors`, so user code only ever sees
+:class:`~rxstreams.errors.TransportError` and its subclasses, with aiokafka's ``retriable``
+flag kept and the original exception chained as ``__cause__``::
+
+    aiokafka                                          rxstreams
+    KafkaConnectionError, NoBrokersAvailable,     ->  BrokerUnavailableError
+      NodeNotReadyError, KafkaTimeoutError, ...
+    CommitFailedError, IllegalGenerationError,    ->  CommitFailedError
+      RebalanceInProgressError, UnknownMemberIdError
+    UnknownTopicOrPartitionError, InvalidTopicError -> UnknownTopicError
+    any other KafkaError                          ->  TransportError
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiokafka import errors as kafka_errors
+
+from rxstreams.errors import (
+    BrokerUnavailableError,
+    CommitFailedError,
+    RxStreamsError,
+    TransportError,
+    UnknownTopicError,
+)
+
+__all__ = ("KAFKA_ERRORS", "translate", "translate_errors")
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    kafka_errors.KafkaConnectionError,
+    kafka_errors.NoBrokersAvailable,
+    kafka_errors.NodeNotReadyError,
+    kafka_errors.KafkaUnavailableError,
+    kafka_errors.KafkaTimeoutError,
+    kafka_errors.RequestTimedOutError,
+    kafka_errors.BrokerNotAvailableError,
+    kafka_errors.GroupCoordinatorNotAvailableError,
+    kafka_errors.NotCoordinatorForGroupError,
+    kafka_errors.ProducerClosed,
+    kafka_errors.ConsumerStoppedError,
+)
+_FENCED: tuple[type[BaseException], ...] = (
+    kafka_errors.CommitFailedError,
+    kafka_errors.IllegalGenerationError,
+    kafka_errors.RebalanceInProgressError,
+    kafka_errors.UnknownMemberIdError,
+)
+_UNKNOWN_TOPIC: tuple[type[BaseException], ...] = (
+    kafka_errors.UnknownTopicOrPartitionError,
+    kafka_errors.InvalidTopicError,
+)
+#: everything aiokafka raises on its own account (two of them are not KafkaErrors)
+KAFKA_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.KafkaError,
+    kafka_errors.ConsumerStoppedError,
+    kafka_errors.IllegalOperation,
+)
+
+
+def translate(exc: BaseException, doing: str) -> TransportError:
+    """The rxstreams error for an aiokafka exception raised while ``doing`` something."""
+    retriable = bool(getattr(exc, "retriable", False))
+    detail = f"{doing} failed: {type(exc).__name__}"
+    text = str(exc)
+    if text and text != type(exc).__name__:
+        detail += f": {text}"
+    if isinstance(exc, _UNAVAILABLE):
+        return BrokerUnavailableError(
+            f"{detail} (is the broker running and reachable at the URL given?)",
+            retriable=retriable,
+        )
+    if isinstance(exc, _FENCED):
+        return CommitFailedError(
+            f"{detail}; the group rebalanced and the partitions may belong to another "
+            "member now. Records after the last successful commit will be delivered again.",
+            retriable=retriable,
+        )
+    if isinstance(exc, _UNKNOWN_TOPIC):
+        return UnknownTopicError(
+            f"{detail} (declare the topic, or check its name and partition)",
+            retriable=retriable,
+        )
+    return TransportError(detail, retriable=retriable)
+
+
+@contextmanager
+def translate_errors(doing: str) -> Iterator[None]:
+    """Re-raise aiokafka's exceptions from the block as rxstreams errors."""
+    try:
+        yield
+    except RxStreamsError:
+        raise
+    except KAFKA_ERRORS as exc:
+        raise translate(exc, doing) from exc

@@ -1,0 +1,200 @@
+"""A Kafka producer, implementing :class:`rxstreams.types.ProducerT`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any, Literal, NoReturn
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from structlog.types import FilteringBoundLogger
+
+from rxstreams.errors import (
+    AppStateError,
+    BrokerUnavailableError,
+    TransportError,
+    UnknownTopicError,
+)
+from rxstreams.messages import Headers, RecordMetadata
+from rxstreams.types import ProducerConfig
+
+from ._config import producer_kwargs
+from ._errors import KAFKA_ERRORS, translate, translate_errors
+
+__all__ = ("KafkaProducer",)
+
+log: FilteringBoundLogger = structlog.get_logger(__name__)
+
+_State = Literal["created", "started", "stopped"]
+_new_metadata = tuple.__new__  # RecordMetadata(...) without the generated __new__'s overhead
+
+
+class KafkaProducer:
+    """Sends records through ``AIOKafkaProducer``, batched per partition by aiokafka.
+
+    Keyed records with no partition go where Kafka's Java client would put them
+    (murmur2 of the key), so other Kafka clients agree on the partition of a key.
+    Idempotence is off (``acks``, ``linger`` and ``max_batch_size`` come from the config).
+    """
+
+    def __init__(self, bootstrap_servers: Sequence[str], config: ProducerConfig) -> None:
+        if config.acks not in (0, 1, "all"):
+            raise TransportError(f"acks must be 0, 1 or 'all', got {config.acks!r}")
+        self._bootstrap = list(bootstrap_servers)
+        self._config = config
+        self._producer: Any = None
+        self._failure: BaseException | None = None
+        self._state: _State = "created"
+        self._log = log.bind(client_id=config.client_id)
+
+    def __repr__(self) -> str:
+        return f"<KafkaProducer {self._config.client_id!r} {self._state}>"
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._state == "stopped"
+
+    @property
+    def config(self) -> ProducerConfig:
+        """The configuration this producer was created with."""
+        return self._config
+
+    async def start(self) -> None:
+        """Connect; raises :class:`BrokerUnavailableError` if no bootstrap server answers."""
+        if self._state == "started":
+            return
+        if self._state == "stopped":
+            raise AppStateError("a stopped producer cannot be started again: create a new one")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, **producer_kwargs(self._config)
+        )
+        try:
+            with translate_errors(f"connecting producer {self._config.client_id!r}"):
+                await producer.start()
+        except BaseException:
+            await asyncio.shield(producer.stop())
+            raise
+        self._producer = producer
+        self._state = "started"
+
+    async def stop(self) -> None:
+        """Flush what is queued, then close; later sends raise BrokerUnavailableError."""
+        producer = self._producer
+        self._state = "stopped"
+        self._producer = None
+        if producer is not None:
+            with translate_errors(f"stopping producer {self._config.client_id!r}"):
+                await producer.stop()
+            self._log.debug("producer_stopped")
+
+    async def flush(self) -> None:
+        """Send what lingers now, wait until every record sent so far is on the broker,
+        and raise the first delivery failure since the last flush.
+
+        The app flushes before every commit: raising here keeps it from committing the
+        offsets of events whose output never reached the broker, even when nobody awaited
+        the futures :meth:`send` returned. aiokafka's own ``flush()`` lets batches wait
+        out ``linger`` first; this one closes the open batches (as aiokafka does before
+        committing a transaction) to send them at once.
+        """
+        producer = self._producer
+        if producer is not None:
+            accumulator = getattr(producer, "_message_accumulator", None)
+            flush_now = getattr(accumulator, "flush_for_commit", None)
+            with translate_errors(f"flushing producer {self._config.client_id!r}"):
+                await (flush_now() if flush_now is not None else producer.flush())
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise TransportError(
+                f"producer {self._config.client_id!r}: a record sent before this flush was "
+                f"not delivered ({failure})",
+                retriable=getattr(failure, "retriable", False),
+            ) from failure
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue a record; the returned future resolves to where it landed.
+
+        Raises :class:`UnknownTopicError` for a partition the topic does not have. A
+        delivery failure (the broker went away for longer than aiokafka's request
+        timeout) fails the future with a :class:`TransportError`.
+        """
+        producer = self._producer
+        if producer is None:
+            self._check_started()
+        if value is None and key is None:
+            raise TransportError(
+                f"a record for {topic!r} needs a key or a value: aiokafka cannot send "
+                "one with neither (send a tombstone with its key)"
+            )
+        try:
+            if partition is not None:
+                await self._check_partition(topic, partition)
+            sent = await producer.send(
+                topic,
+                value,
+                key=key,
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+                headers=headers,
+            )
+        except KAFKA_ERRORS as exc:
+            raise translate(exc, f"sending to {topic!r}") from exc
+        future: asyncio.Future[RecordMetadata] = sent.get_loop().create_future()
+        sent.add_done_callback(lambda done: self._delivered(future, done, topic))
+        return future
+
+    def _delivered(self, future: asyncio.Future[RecordMetadata], sent: Any, topic: str) -> None:
+        """Resolve our future from aiokafka's (same outcome, our types); remember a
+        failure for :meth:`flush` to raise."""
+        if sent.cancelled():
+            if not future.done():
+                future.cancel()
+            return
+        exc = sent.exception()
+        if exc is not None:
+            if isinstance(exc, KAFKA_ERRORS):
+                exc = translate(exc, f"delivering a record to {topic!r}")
+            if self._failure is None:
+                self._failure = exc
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if future.done():  # cancelled by its owner
+            return
+        md = sent.result()
+        timestamp = md.timestamp
+        if timestamp is None or timestamp < 0:  # acks=0, or a broker that does not say
+            timestamp = time.time_ns() // 1_000_000
+        metadata = (md.topic, md.partition, md.offset, timestamp)
+        future.set_result(_new_metadata(RecordMetadata, metadata))
+
+    async def _check_partition(self, topic: str, partition: int) -> None:
+        """aiokafka only asserts a partition exists: say it properly instead."""
+        partitions = self._producer.client.cluster.partitions_for_topic(topic)
+        if partitions is None or partition not in partitions:
+            partitions = await self._producer.partitions_for(topic)
+            if partition not in partitions:
+                raise UnknownTopicError(
+                    f"topic {topic!r} has {len(partitions)} partition(s) (0 to "
+                    f"{len(partitions) - 1}): partition {partition} does not exist"
+                )
+
+    def _check_started(self) -> NoReturn:
+        if self._state == "created":
+            raise AppStateError("send() before start(): await producer.start() first")
+        raise BrokerUnavailableError(
+            f"producer {self._config.client_id!r} is stopped: create a new one to send",
+            retriable=False,
+        )

@@ -1,0 +1,172 @@
+"""``kafka://host:port[,host:port]``: the transport factory of the Kafka adapter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from structlog.types import FilteringBoundLogger
+
+from rxstreams.errors import BrokerUnavailableError, ConfigurationError
+from rxstreams.messages import TopicSpec
+from rxstreams.types import ConsumerConfig, ProducerConfig, RebalanceListenerT
+
+from ._config import bootstrap_servers
+from ._consumer import KafkaConsumer
+from ._errors import translate, translate_errors
+from ._producer import KafkaProducer
+
+if TYPE_CHECKING:
+    from rxstreams.types import ConsumerT, ProducerT, TransportT
+
+__all__ = ("KafkaTransport",)
+
+log: FilteringBoundLogger = structlog.get_logger(__name__)
+
+
+class KafkaTransport:
+    """Opens consumers and producers on a Kafka cluster (``rxstreams.transports``: ``kafka``).
+
+    ``kafka://h1:9092,h2:9092`` lists the bootstrap servers (the port defaults to 9092).
+    Nothing connects until something is started; topics are declared and described over
+    an admin connection opened for the operation. :meth:`close` stops the consumers and
+    producers the transport opened.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._servers = bootstrap_servers(url)
+        self._url = url
+        # strong references: a client dropped without stop() still holds connections,
+        # and close() must find it (stopped ones are pruned as new ones are created)
+        self._consumers: list[KafkaConsumer] = []
+        self._producers: list[KafkaProducer] = []
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<KafkaTransport {self._url!r}>"
+
+    @property
+    def url(self) -> str:
+        """The URL this transport was opened with."""
+        return self._url
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The ``host:port`` addresses parsed from the URL."""
+        return list(self._servers)
+
+    def create_consumer(
+        self, topics: Collection[str], listener: RebalanceListenerT, config: ConsumerConfig
+    ) -> KafkaConsumer:
+        """A consumer in group ``config.group_id`` subscribed to ``topics`` (not started)."""
+        self._check_open()
+        consumer = KafkaConsumer(self._servers, topics, listener, config)
+        self._consumers = [c for c in self._consumers if not c.stopped]
+        self._consumers.append(consumer)
+        return consumer
+
+    def create_producer(self, config: ProducerConfig) -> KafkaProducer:
+        """A producer to this cluster (not started)."""
+        self._check_open()
+        producer = KafkaProducer(self._servers, config)
+        self._producers = [p for p in self._producers if not p.stopped]
+        self._producers.append(producer)
+        return producer
+
+    async def create_topics(self, topics: Sequence[TopicSpec]) -> None:
+        """Create the topics that do not exist yet; existing ones are left as they are.
+
+        ``retention_ms`` becomes the topic's ``retention.ms``, ``compacting`` its
+        ``cleanup.policy=compact``; ``internal`` means nothing to Kafka.
+        """
+        self._check_open()
+        specs: dict[str, TopicSpec] = {}
+        for spec in topics:
+            if spec.partitions < 1 or spec.replicas < 1:
+                raise ConfigurationError(
+                    f"topic {spec.name!r} needs at least 1 partition and 1 replica, "
+                    f"got {spec.partitions} and {spec.replicas}"
+                )
+            specs.setdefault(spec.name, spec)  # one request may not name a topic twice
+        if not specs:
+            return
+        async with self._admin_client() as admin:
+            with translate_errors(f"creating topics {sorted(specs)}"):
+                response = await admin.create_topics([_new_topic(s) for s in specs.values()])
+        for name, code, *message in response.topic_errors:
+            error_type = for_code(code)
+            if code == 0 or error_type is TopicAlreadyExistsError:
+                continue
+            error = error_type(*(m for m in message if m))
+            raise translate(error, f"creating topic {name!r}") from error
+        log.debug("topics_declared", topics=sorted(specs))
+
+    async def partition_count(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has, or None if it does not exist.
+
+        Asks for the metadata of every topic: naming the topic could make a broker with
+        automatic topic creation create it.
+        """
+        self._check_open()
+        async with self._admin_client() as admin:
+            with translate_errors(f"describing topic {topic!r}"):
+                described = await admin.describe_topics()
+        for found in described:
+            if found["topic"] == topic:
+                return None if found["error_code"] else len(found["partitions"])
+        return None
+
+    async def close(self) -> None:
+        """Stop the consumers (leaving their groups) and producers opened here."""
+        if self._closed:
+            return
+        self._closed = True
+        consumers, self._consumers = self._consumers, []
+        producers, self._producers = self._producers, []
+        for consumer in consumers:
+            await consumer.stop()
+        for producer in producers:
+            await producer.stop()
+
+    @asynccontextmanager
+    async def _admin_client(self) -> AsyncIterator[Any]:
+        """An admin connection for one operation.
+
+        Not kept open between operations: declaring and describing topics is rare (app
+        start, new subscriptions), and a transport nobody closes then leaks nothing.
+        """
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, client_id="rxstreams-admin")
+        try:
+            with translate_errors(f"connecting to {self._url}"):
+                await admin.start()
+            yield admin
+        finally:
+            await asyncio.shield(admin.close())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BrokerUnavailableError(
+                f"transport {self._url!r} is closed: open a new one", retriable=False
+            )
+
+
+def _new_topic(spec: TopicSpec) -> Any:
+    configs: dict[str, str] = {}
+    if spec.retention_ms is not None:
+        configs["retention.ms"] = str(spec.retention_ms)
+    if spec.compacting:
+        configs["cleanup.policy"] = "compact"
+    return NewTopic(spec.name, spec.partitions, spec.replicas, topic_configs=configs)
+
+
+if TYPE_CHECKING:  # the classes satisfy the core's Protocols
+
+    def _conforms(
+        transport: KafkaTransport, consumer: KafkaConsumer, producer: KafkaProducer
+    ) -> tuple[TransportT, ConsumerT, ProducerT]:
+        return transport, consumer, producer

@@ -1,0 +1,108 @@
+"""URLs and the mapping of rxstreams' configs to aiokafka's arguments (no broker needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+import rxstreams_kafka
+from rxstreams.errors import ConfigurationError
+from rxstreams.transports import transport_from_url
+from rxstreams.types import ConsumerConfig, ProducerConfig
+from rxstreams_kafka import KafkaTransport, bootstrap_servers
+from rxstreams_kafka._config import consumer_kwargs, producer_kwargs
+
+
+@pytest.mark.parametrize(
+    ("url", "servers"),
+    [
+        ("kafka://localhost:9092", ["localhost:9092"]),
+        ("kafka://h1:9092,h2:9093", ["h1:9092", "h2:9093"]),
+        ("kafka://broker", ["broker:9092"]),
+        ("kafka://10.0.0.1:19092/", ["10.0.0.1:19092"]),
+        ("kafka://[::1]:9092,[fe80::1]", ["[::1]:9092", "[fe80::1]:9092"]),
+    ],
+)
+def test_urls_list_the_bootstrap_servers(url: str, servers: list[str]) -> None:
+    """kafka://host:port[,host:port] gives host:port strings; the port defaults to 9092."""
+    assert bootstrap_servers(url) == servers
+    assert KafkaTransport(url).bootstrap_servers == servers
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("memory://", "scheme is 'memory', not 'kafka'"),
+        ("localhost:9092", "not 'kafka'"),
+        ("kafka://", "no broker address"),
+        ("kafka://h1:9092/topic", "unexpected path"),
+        ("kafka://h1:9092?acks=all", "unexpected path, query"),
+        ("kafka://h1:port", "bad port 'port'"),
+        ("kafka://h1:70000", "bad port '70000'"),
+        ("kafka://h1:9092,", "bad host ''"),
+        ("kafka://h1:9092,,h2:9092", "bad host ''"),
+        ("kafka://user:secret@h1:9092", "credentials"),
+        ("kafka://h 1:9092", "bad host"),
+    ],
+)
+def test_bad_urls_are_refused_with_a_clear_message(url: str, message: str) -> None:
+    """A malformed URL raises ConfigurationError naming the problem and the usage."""
+    with pytest.raises(ConfigurationError, match="kafka://host:port") as info:
+        KafkaTransport(url)
+    assert message in str(info.value)
+
+
+def test_the_app_finds_the_transport_by_scheme() -> None:
+    """The entry point 'kafka' in rxstreams.transports opens a KafkaTransport."""
+    transport = transport_from_url("kafka://h1:9092,h2:9092")
+    assert isinstance(transport, KafkaTransport)
+    assert transport.url == "kafka://h1:9092,h2:9092"
+
+
+def test_consumer_config_maps_to_manual_commits_and_milliseconds() -> None:
+    """Commits are manual only; timeouts become milliseconds; fetch_max_wait is used."""
+    config = ConsumerConfig(
+        group_id="g",
+        client_id="c",
+        auto_offset_reset="latest",
+        session_timeout=10,
+        heartbeat_interval=3,
+        rebalance_timeout=30,
+        max_poll_records=50,
+        fetch_max_wait=0.01,
+    )
+    assert consumer_kwargs(config) == {
+        "group_id": "g",
+        "client_id": "c",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "latest",
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
+        "rebalance_timeout_ms": 30_000,
+        "max_poll_interval_ms": 30_000,
+        "max_poll_records": 50,
+        "fetch_max_wait_ms": 10,
+    }
+
+
+def test_the_heartbeat_stays_within_a_short_session_timeout() -> None:
+    """A session timeout below 3 heartbeats shortens the heartbeat to a third of it."""
+    config = ConsumerConfig(group_id="g", client_id="c", session_timeout=3)
+    assert consumer_kwargs(config)["heartbeat_interval_ms"] == 1_000
+
+
+def test_producer_config_maps_without_idempotence() -> None:
+    """acks, linger and batch size pass through; idempotence is off."""
+    config = ProducerConfig(client_id="p", linger=0.005, max_batch_size=1024, acks="all")
+    assert producer_kwargs(config) == {
+        "client_id": "p",
+        "acks": "all",
+        "linger_ms": 5,
+        "max_batch_size": 1024,
+        "enable_idempotence": False,
+    }
+
+
+def test_the_public_api_is_exactly_all() -> None:
+    """The package exports what it lists in __all__."""
+    public = {name for name in dir(rxstreams_kafka) if not name.startswith("_")}
+    assert public == set(rxstreams_kafka.__all__)

@@ -1,0 +1,125 @@
+"""The producer and the records a consumer gets back: keys, headers, timestamps, partitions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+from aiokafka import errors as kafka_errors
+
+from rxstreams.errors import (
+    AppStateError,
+    BrokerUnavailableError,
+    TransportError,
+    UnknownTopicError,
+)
+from rxstreams.messages import RecordMetadata, TopicPartition, TopicSpec
+from rxstreams.types import ProducerConfig
+from rxstreams_kafka import KafkaProducer, KafkaTransport
+from tests.adapters.rxstreams_kafka.conftest import MakeConsumer
+from tests.adapters.rxstreams_kafka.helpers import consume
+
+pytestmark = pytest.mark.kafka
+
+
+async def test_records_round_trip_with_keys_headers_and_timestamps(
+    transport: KafkaTransport,
+    producer: KafkaProducer,
+    make_consumer: MakeConsumer,
+    names: Callable[[str], str],
+) -> None:
+    """What is sent comes back: value, key, headers in order, timestamp in milliseconds."""
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 1)])
+    headers = [("trace", b"abc"), ("trace", b"def"), ("empty", b"")]
+    future = await producer.send(
+        topic, b"value", key=b"key", headers=headers, timestamp_ms=1_700_000_000_123
+    )
+    assert await future == RecordMetadata(topic, 0, 0, 1_700_000_000_123)
+    await (await producer.send(topic, b"plain"))
+
+    consumer, _ = await make_consumer("c", [topic], group_id=names("g"))
+    got = (await consume(consumer, 2))[TopicPartition(topic, 0)]
+
+    first, second = got
+    assert (first.topic, first.partition, first.offset) == (topic, 0, 0)
+    assert (first.key, first.value, first.timestamp) == (b"key", b"value", 1_700_000_000_123)
+    assert list(first.headers) == headers
+    assert (second.key, second.value, list(second.headers)) == (None, b"plain", [])
+    assert type(second.timestamp) is int  # milliseconds, set by the producer
+    assert abs(second.timestamp - time.time() * 1000) < 60_000
+
+
+async def test_the_same_key_always_goes_to_the_same_partition(
+    transport: KafkaTransport, producer: KafkaProducer, names: Callable[[str], str]
+) -> None:
+    """Keyed records with no partition land by key: one partition per key, keys spread."""
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 4)])
+    futures = [await producer.send(topic, b"%d" % i, key=b"key-%d" % (i % 8)) for i in range(40)]
+    landed = [await f for f in futures]
+    by_key: dict[int, set[int]] = {}
+    for i, md in enumerate(landed):
+        by_key.setdefault(i % 8, set()).add(md.partition)
+    assert all(len(partitions) == 1 for partitions in by_key.values())
+    assert len(set().union(*by_key.values())) > 1
+
+
+async def test_an_explicit_partition_is_used_or_refused(
+    transport: KafkaTransport, producer: KafkaProducer, names: Callable[[str], str]
+) -> None:
+    """partition= picks the partition; one the topic lacks raises UnknownTopicError."""
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 2)])
+    assert (await (await producer.send(topic, b"v", partition=1))).partition == 1
+    with pytest.raises(UnknownTopicError, match="partition 2 does not exist"):
+        await producer.send(topic, b"v", partition=2)
+
+
+async def test_flush_waits_for_lingering_records(
+    transport: KafkaTransport, names: Callable[[str], str]
+) -> None:
+    """With a long linger, flush() still puts every queued record on the broker."""
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 1)])
+    producer = transport.create_producer(ProducerConfig("lingering", linger=30.0))
+    await producer.start()
+    futures = [await producer.send(topic, b"%d" % i) for i in range(10)]
+    assert not any(f.done() for f in futures)
+    async with asyncio.timeout(5):
+        await producer.flush()
+    assert [f.result().offset for f in futures] == list(range(10))
+
+
+async def test_send_needs_a_started_producer(transport: KafkaTransport) -> None:
+    """send() before start() raises AppStateError; after stop(), BrokerUnavailableError."""
+    producer = transport.create_producer(ProducerConfig("p"))
+    with pytest.raises(AppStateError, match="before start"):
+        await producer.send("t", b"v")
+    await producer.start()
+    await producer.stop()
+    with pytest.raises(BrokerUnavailableError, match="stopped"):
+        await producer.send("t", b"v")
+
+
+async def test_a_delivery_failure_fails_the_future_and_the_next_flush(
+    producer: KafkaProducer,
+) -> None:
+    """A record aiokafka could not deliver fails its future with our error, and the next
+    flush() raises too (the app flushes before committing: no commit past lost output).
+
+    Tansu accepts every record, so the failure aiokafka reports when a batch expires is
+    handed to the producer's delivery callback directly."""
+    failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    failed.set_exception(kafka_errors.KafkaTimeoutError("Batch for t-0 expired"))
+    future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+    producer._delivered(future, failed, "t")
+
+    with pytest.raises(BrokerUnavailableError, match="delivering a record to 't'"):
+        await future
+    with pytest.raises(TransportError, match="not delivered") as info:
+        await producer.flush()
+    assert isinstance(info.value.__cause__, BrokerUnavailableError)
+    await producer.flush()  # reported once
