@@ -5,9 +5,12 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ("esc", "html_table", "short", "when")
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ("app_html", "esc", "html_table", "short", "when")
 
 
 def esc(value: Any) -> str:
@@ -45,3 +48,39 @@ def html_table(
         else ""
     )
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def app_html(app: App) -> str:
+    """The app at a glance: partitions (offsets, committed, lag, in flight) and agents."""
+    head = (
+        f"<p><b>App {esc(app.id)}</b> · broker <code>{esc(app.conf.broker)}</code> · "
+        f"{esc(app._state.value)}</p>"
+    )
+    rows = [
+        (r["topic"], r["partition"], r["end"], r["committed"], r["lag"], r["in_flight"])
+        for r in app.status()
+    ]
+    partitions = (
+        html_table(
+            ("topic", "partition", "end offset", "committed", "lag", "in flight"),
+            rows,
+            caption="partitions",
+        )
+        if rows
+        else "<p>no partitions assigned</p>"
+    )
+    agents = html_table(
+        ("agent", "channel", "concurrency", "running", "restarts"),
+        [
+            (
+                a.name,
+                getattr(a.channel, "name", a.channel),
+                a.concurrency,
+                a.running,
+                a.restarts,
+            )
+            for a in app.agents.values()
+        ],
+        caption="agents",
+    )
+    return head + partitions + agents

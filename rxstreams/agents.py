@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._bridge import pin
+from ._dead_letter import dead_letter_event, dead_letter_record
 from ._display import html_table
 from .errors import AgentError, AppStateError, ConfigurationError
 from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current_item
@@ -276,20 +277,13 @@ class Agent(Generic[T]):
         event.ack()
 
     async def _dead_letter(self, event: Event[Any, Any], exc: BaseException) -> None:
-        """Send the event's original bytes (or value) and the error to the dead-letter topic."""
+        """Send the event as it arrived, and the error, to the dead-letter topic."""
         msg = event.message
-        headers = dict(event.headers)
-        headers["rxs-error"] = repr(exc)
-        headers["rxs-error-agent"] = self.name
-        topic_name = getattr(self._channel, "name", self.name)
-        if msg is not None and getattr(self._channel, "key_codec", None) is not None:
-            headers["rxs-origin"] = f"{msg.topic}[{msg.partition}]@{msg.offset}"
-            dlq = self.app.topic(f"{topic_name}-dlq", key_serializer="raw", value_serializer="raw")
-            await dlq.send(key=msg.key, value=msg.value, headers=headers)
+        topic = getattr(self._channel, "dead_letter_topic", None)
+        if msg is not None and topic is not None and msg.topic == self._channel.name:
+            await dead_letter_record(self.app, msg, exc, topic, agent=self.name)
         else:
-            dlq = self.app.topic(f"{self.name}-dlq")
-            await dlq.send(key=event.key, value=event.value, headers=headers)
-        log.info("event_dead_lettered", agent=self.name, topic=dlq.name)
+            await dead_letter_event(self.app, event, exc, f"{self.name}-dlq", agent=self.name)
 
     def _crash(self, exc: BaseException) -> None:
         self.app._crash(

@@ -17,10 +17,12 @@ from typing import Any, TypeVar
 
 from ._bridge import Bridge
 from ._commit import Committer
-from ._display import esc, html_table
+from ._dead_letter import dead_letter_record
+from ._display import app_html
 from ._fetcher import Fetcher
 from ._offsets import PartitionOffsets
 from ._replies import Replies
+from ._runs import BoundedRun, RunResult
 from ._source import Source
 from .agents import Agent, AgentFun, OnError
 from .channels import Channel
@@ -28,7 +30,6 @@ from .codecs import get_codec
 from .errors import AppStateError, ConfigurationError
 from .logging import get_logger
 from .messages import TopicPartition
-from .notebook import progress_bar
 from .settings import Settings
 from .topics import Topic
 from .transports import transport_from_url
@@ -98,9 +99,7 @@ class App:
         self._state = State.INIT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._replies = Replies(self)
-        self._outputs: RunResult | None = None
-        self._enough: int | None = None
-        self._enough_reached = asyncio.Event()
+        self._run: BoundedRun | None = None
         self._error: BaseException | None = None
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
@@ -444,27 +443,14 @@ class App:
     def _dead_letter_record(
         self, m: MessageT, offsets: PartitionOffsets, exc: Exception, topic: str | None
     ) -> None:
-        """Send an undecodable record's bytes, headers and the error to the dead-letter
-        topic, then ack it (its offset stays uncommitted until the send is queued)."""
-        self._spawn(self._send_dead_letter(m, offsets, exc, topic or f"{m.topic}-dlq"), "dlq")
+        """Send an undecodable record aside, then ack it (its offset stays uncommitted
+        until the send is queued)."""
 
-    async def _send_dead_letter(
-        self, m: MessageT, offsets: PartitionOffsets, exc: Exception, name: str
-    ) -> None:
-        dlq = self.topic(name, key_serializer="raw", value_serializer="raw")
-        headers = [*m.headers]
-        headers.append(("rxs-error", repr(exc).encode()))
-        headers.append(("rxs-origin", f"{m.topic}[{m.partition}]@{m.offset}".encode()))
-        await dlq.send(key=m.key, value=m.value, headers=dict(headers))
-        offsets.ack(m.offset)
-        self.log.warning(
-            "message_dead_lettered",
-            topic=m.topic,
-            partition=m.partition,
-            offset=m.offset,
-            dead_letter_topic=name,
-            error=str(exc),
-        )
+        async def send_then_ack() -> None:
+            await dead_letter_record(self, m, exc, topic or f"{m.topic}-dlq")
+            offsets.ack(m.offset)
+
+        self._spawn(send_then_ack(), "dead-letter")
 
     def _purge_revoked(self, revoked: frozenset[TopicPartition]) -> None:
         """Revoked partitions' events still queued would only be duplicates: drop them."""
@@ -515,67 +501,23 @@ class App:
         """
         if count is not None and count < 1:
             raise ConfigurationError(f"count must be >= 1, not {count}")
-        result = RunResult()
-        self._outputs = result
-        self._enough = count
-        self._enough_reached.clear()
-        bar = progress_bar(count, f"{self.id}: outputs" if count else f"{self.id}: events")
+        run = BoundedRun(self, count=count, progress=progress)
+        self._run = run
         await self.start()
-        ticker = asyncio.ensure_future(self._tick(bar, result)) if bar is not None else None
         try:
-            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopped.wait())]
-            if until_idle:
-                waits.append(asyncio.ensure_future(self._until_idle()))
-            if count is not None:
-                waits.append(asyncio.ensure_future(self._enough_reached.wait()))
-            _done, pending = await asyncio.wait(
-                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for w in pending:
-                w.cancel()
+            await run.wait(timeout=timeout, until_idle=until_idle)
         finally:
             await self.stop()
-            self._outputs = None
-            if ticker is not None:
-                ticker.cancel()
-            if bar is not None:
-                bar.n = len(result.all) if count else self._processed()
-                bar.refresh()
-                bar.close()
+            self._run = None
+            run.close()
         if self._error is not None:
             raise self._error
-        return result
+        return run.result
 
     def _collect(self, agent: str, value: Any) -> None:
-        """An agent yielded ``value`` during a bounded run."""
-        outputs = self._outputs
-        if outputs is None:
-            return
-        outputs.setdefault(agent, []).append(value)
-        outputs.all.append(value)
-        if self._enough is not None and len(outputs.all) >= self._enough:
-            self._enough_reached.set()
-
-    def _processed(self) -> int:
-        return self._committer.total_acks
-
-    async def _tick(self, bar: Any, result: RunResult) -> None:
-        while True:
-            await asyncio.sleep(0.2)
-            bar.n = len(result.all) if self._enough else self._processed()
-            bar.refresh()
-
-    async def _until_idle(self) -> None:
-        fetcher = self._fetcher
-        while True:
-            if self._sources:
-                fetcher.idle.clear()
-                await fetcher.idle.wait()  # a fetch found nothing new
-            else:
-                await asyncio.sleep(self.conf.fetch_timeout)  # channels only: look again
-            sources = [*self._sources.values(), *self._channel_sources.values()]
-            if all(s.in_flight == 0 for s in sources if s.ports):
-                return
+        """An agent yielded ``value`` (kept when a bounded run is collecting)."""
+        if self._run is not None:
+            self._run.collect(agent, value)
 
     @property
     def state(self) -> str:
@@ -608,47 +550,7 @@ class App:
         )
 
     def _repr_html_(self) -> str:
-        head = (
-            f"<p><b>App {esc(self.id)}</b> · broker <code>{esc(self.conf.broker)}</code> · "
-            f"{esc(self._state.value)}</p>"
-        )
-        rows = [
-            (r["topic"], r["partition"], r["end"], r["committed"], r["lag"], r["in_flight"])
-            for r in self.status()
-        ]
-        partitions = (
-            html_table(
-                ("topic", "partition", "end offset", "committed", "lag", "in flight"),
-                rows,
-                caption="partitions",
-            )
-            if rows
-            else "<p>no partitions assigned</p>"
-        )
-        agents = html_table(
-            ("agent", "channel", "concurrency", "running", "restarts"),
-            [
-                (
-                    a.name,
-                    getattr(a.channel, "name", a.channel),
-                    a.concurrency,
-                    a.running,
-                    a.restarts,
-                )
-                for a in self.agents.values()
-            ],
-            caption="agents",
-        )
-        return head + partitions + agents
-
-
-class RunResult(dict[str, list[Any]]):
-    """What the agents yielded during ``App.run()``, by agent name (``all``: every value,
-    in the order they were yielded)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.all: list[Any] = []
+        return app_html(self)
 
 
 class _NoCommit:

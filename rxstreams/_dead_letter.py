@@ -1,0 +1,56 @@
+"""Dead letters: what could not be processed, sent aside with the reason.
+
+A record from a topic goes to its dead-letter topic as it arrived (its original key and
+value bytes and its headers), plus headers saying what went wrong: ``rxs-error`` (the
+exception), ``rxs-origin`` (``topic[partition]@offset``) and, when an agent failed on it,
+``rxs-error-agent``. An in-process (channel) event has no bytes: its key and value are sent
+as JSON instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .logging import get_logger
+from .types import MessageT
+
+if TYPE_CHECKING:
+    from .app import App
+    from .events import Event
+
+__all__ = ("dead_letter_event", "dead_letter_record")
+
+log = get_logger(__name__)
+
+
+async def dead_letter_record(
+    app: App, message: MessageT, exc: BaseException, topic: str, *, agent: str | None = None
+) -> None:
+    """Send ``message`` as it arrived, and the error, to the dead-letter ``topic``."""
+    headers: dict[str, Any] = dict(message.headers)
+    headers["rxs-error"] = repr(exc)
+    headers["rxs-origin"] = f"{message.topic}[{message.partition}]@{message.offset}"
+    if agent is not None:
+        headers["rxs-error-agent"] = agent
+    dlq = app.topic(topic, key_serializer="raw", value_serializer="raw")
+    await dlq.send(key=message.key, value=message.value, headers=headers)
+    log.warning(
+        "dead_lettered",
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        dead_letter_topic=topic,
+        agent=agent,
+        error=repr(exc),
+    )
+
+
+async def dead_letter_event(
+    app: App, event: Event[Any, Any], exc: BaseException, topic: str, *, agent: str
+) -> None:
+    """Send a channel event's key and value (as JSON), and the error, to ``topic``."""
+    headers = dict(event.headers)
+    headers["rxs-error"] = repr(exc)
+    headers["rxs-error-agent"] = agent
+    await app.topic(topic).send(key=event.key, value=event.value, headers=headers)
+    log.warning("dead_lettered", dead_letter_topic=topic, agent=agent, error=repr(exc))
