@@ -208,8 +208,8 @@ class App:
             if agent.name in self.agents:
                 raise ConfigurationError(f"an agent named {agent.name!r} exists already")
             self.agents[agent.name] = agent
-            if self._state is State.RUNNING:
-                raise AppStateError("declare agents before the app starts")
+            if self._state is State.RUNNING:  # declared in a later notebook cell: run it now
+                self._spawn(agent.start(), f"start:{agent.name}")
             return agent
 
         return register

@@ -123,3 +123,24 @@ async def test_progress_bar_counts_a_bounded_run(
     err = capsys.readouterr().err
     assert "bar: outputs" in err
     assert "20/20" in err
+
+
+async def test_an_agent_declared_while_the_app_runs_starts_at_once(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """Start the app in one cell, declare an agent in a later one: it runs."""
+    fill(broker, "late", [1, 2, 3])
+    app = make_app("later-cell")
+    await app.start()
+    got: list[int] = []
+
+    @app.agent(app.topic("late"))
+    async def later(stream: Stream[int]) -> None:
+        async for v in stream:
+            got.append(v)
+
+    while len(got) < 3:
+        await asyncio.sleep(0.05)
+    assert later.running
+    await app.stop()
+    assert got == [1, 2, 3]
