@@ -163,7 +163,8 @@ class Bridge(abc.ObserverBase[Any]):
                         release(item)
                     else:
                         yield item
-                    held = holder[0] = None
+                    # held and holder[0] keep the item until the next one (or the end):
+                    # it is released already, and releasing again is a no-op
                 if self._error is not None:
                     err, self._error = self._error, None
                     self._completed = True

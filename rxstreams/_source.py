@@ -168,7 +168,7 @@ class Source:
             return
         port = ports[0]
         on_next = port.observer.on_next
-        for i, m in enumerate(messages):
+        for m in messages:
             k = m.key
             v = m.value
             try:
@@ -193,7 +193,7 @@ class Source:
             ev.offsets = offsets
             on_next(ev)
             if port.closed:  # it unsubscribed while handling that event (a take ended)
-                self._rest(messages[i + 1 :], offsets)
+                self._rest(messages[_index(messages, m) + 1 :], offsets)
                 return
 
     def _emit_many(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
@@ -350,3 +350,11 @@ class Source:
         dropped = sum(n for n, _ in self._held)
         self._held.clear()
         return dropped
+
+
+def _index(messages: Sequence[MessageT], m: MessageT) -> int:
+    """Where ``m`` is in its batch (only needed when a subscriber left mid-batch)."""
+    for i, other in enumerate(messages):
+        if other is m:
+            return i
+    raise ValueError("message not in its batch")

@@ -239,7 +239,10 @@ class Agent(Generic[T]):
 
     async def _dispose(self, action: str, item: Any, exc: BaseException) -> None:
         """Deal with the failed item: skip, retry or dead-letter it."""
-        events = [e for e in (item if type(item) is list else [item]) if isinstance(e, Event)]
+        items = item if type(item) is list else [item]
+        # only events this stream still holds: the failure may come after the last one
+        # was done with (a stream error raised while waiting for the next)
+        events = [e for e in items if isinstance(e, Event) and (e._owns or e._keep)]
         for event in events:
             event._pinned = False
             if action == "skip":
