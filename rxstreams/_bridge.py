@@ -163,8 +163,9 @@ class Bridge(abc.ObserverBase[Any]):
                         release(item)
                     else:
                         yield item
-                    # held and holder[0] keep the item until the next one (or the end):
-                    # it is released already, and releasing again is a no-op
+                    # let go of it now: a value derived from an event (a fork) keeps that
+                    # event alive, and its own ack waits until it is freed
+                    item = held = holder[0] = None
                 if self._error is not None:
                     err, self._error = self._error, None
                     self._completed = True

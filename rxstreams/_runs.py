@@ -37,6 +37,8 @@ class BoundedRun:
     def collect(self, agent: str, value: Any) -> None:
         """An agent yielded ``value``."""
         result = self.result
+        if self.count is not None and len(result.all) >= self.count:
+            return  # the run is stopping: what comes after the count is not collected
         result.setdefault(agent, []).append(value)
         result.all.append(value)
         if self.count is not None and len(result.all) >= self.count:

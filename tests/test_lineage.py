@@ -121,3 +121,22 @@ async def test_window_with_count_and_flat_map_hold_a_window_until_processed(
     await crash(app)
     assert batches == [[0, 1, 2], [3, 4, 5]]
     assert committed(broker, "windows", "t") == 6  # offset 6 waits in an open window
+
+
+async def test_the_last_scan_value_does_not_hold_its_event(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """Once the agent is done with the last derived value, its event is acked too, so a
+    bounded run ends and commits everything."""
+    fill(broker, "t", [1, 2, 3, 4])
+    app = make_app("scan-end")
+    sums: list[int] = []
+
+    @app.agent(app.topic("t"))
+    async def total(stream: Stream[int]) -> None:
+        async for s in stream.pipe(ops.scan(lambda acc, e: acc + e.value, 0)):
+            sums.append(s)
+
+    await app.run(until_idle=True, timeout=30)
+    assert sums == [1, 3, 6, 10]
+    assert committed(broker, "scan-end", "t") == 4

@@ -13,7 +13,6 @@ from typing import Any
 
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from .._scheduling import loop_scheduler
 from ..errors import ConfigurationError
@@ -78,62 +77,17 @@ def take_(
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            if within is None:
-                limited = _detach_later(source, scheduler or scheduler_ or _loop_scheduler())
-            else:
+            # unsubscribing ends this stream's part: the source hands the rest of a batch
+            # it was delivering to the other subscribers, or holds it for the next one
+            limited = source
+            if within is not None:
                 sched = time_scheduler(scheduler, scheduler_)
-                limited = _detach_later(source, sched).pipe(
-                    ops.take_with_time(within, scheduler=sched)
-                )
+                limited = source.pipe(ops.take_with_time(within, scheduler=sched))
             return limited.pipe(ops.take(max_)).subscribe(observer, scheduler=scheduler_)
 
         return Observable(subscribe)
 
     return take
-
-
-def _detach_later(source: Observable[Any], sched: abc.SchedulerBase | None) -> Observable[Any]:
-    """``source``, unsubscribed one scheduler step after the downstream let go of it.
-
-    A source delivers a fetched batch in one loop; if the subscription ended in the middle,
-    the rest of the batch would be freed (acked as dropped) before any operator saw it.
-    Deferring the unsubscription lets them arrive here, to be settled (see :func:`settle`)
-    once the subscription is gone. Without a scheduler it unsubscribes at once.
-    """
-
-    def subscribe(
-        observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        late: list[Any] = []
-        ended = False
-        upstream = SingleAssignmentDisposable()
-
-        def on_next(item: Any) -> None:
-            if ended:
-                late.append(item)
-            else:
-                observer.on_next(item)
-
-        def detach(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
-            upstream.dispose()
-            settle(late)
-            late.clear()
-
-        def dispose() -> None:
-            nonlocal ended
-            if not ended:
-                ended = True
-                if sched is None:
-                    detach()
-                else:
-                    sched.schedule(detach)
-
-        upstream.disposable = source.subscribe(
-            on_next, observer.on_error, observer.on_completed, scheduler=scheduler_
-        )
-        return Disposable(dispose)
-
-    return Observable(subscribe)
 
 
 def settle(items: Iterable[Any]) -> None:
