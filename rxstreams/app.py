@@ -100,6 +100,7 @@ class App:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._replies = Replies(self)
         self._run: BoundedRun | None = None
+        self._last_dead_letter: asyncio.Task[Any] | None = None
         self._error: BaseException | None = None
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
@@ -331,10 +332,11 @@ class App:
             agents=sorted(self.agents),
         )
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=f"{self.id}:{name}")
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled():
@@ -446,11 +448,16 @@ class App:
         """Send an undecodable record aside, then ack it (its offset stays uncommitted
         until the send is queued)."""
 
+        previous = self._last_dead_letter
+
         async def send_then_ack() -> None:
+            if previous is not None:  # in order: after the dead letter before it
+                with contextlib.suppress(BaseException):
+                    await previous
             await dead_letter_record(self, m, exc, topic or f"{m.topic}-dlq")
             offsets.ack(m.offset)
 
-        self._spawn(send_then_ack(), "dead-letter")
+        self._last_dead_letter = self._spawn(send_then_ack(), "dead-letter")
 
     def _purge_revoked(self, revoked: frozenset[TopicPartition]) -> None:
         """Revoked partitions' events still queued would only be duplicates: drop them."""

@@ -38,5 +38,10 @@ async def crash(app: App) -> None:
             await task
     app._tasks.clear()
     app._producer = None
+    transport = app._transport
+    if transport is not None and app._owns_transport:  # its clients die with the process
+        app._transport = None
+        with contextlib.suppress(Exception):
+            await transport.close()
     app._state = type(app._state).STOPPED
     app._stopped.set()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import structlog
@@ -88,14 +89,18 @@ class KafkaConsumer:
         self._topics = frozenset(topics)
         self._config = config
         self._kwargs = consumer_kwargs(config)
-        self._listener = _Listener(listener)
+        self._listener = _Listener(listener, self._forget_paused)
         self._consumer: Any = None
         self._state: _State = "created"
         self._polling = False
         self._resubscribing: asyncio.Future[None] | None = None
+        self._crashing: asyncio.Future[None] | None = None
         #: the last assignment aiokafka reported, and the same converted (assignment())
         self._theirs: Any = None
         self._assigned: frozenset[TopicPartition] = frozenset()
+        #: paused here, not in aiokafka (see pause()); set when a resume may unblock getmany
+        self._paused: set[TopicPartition] = set()
+        self._resumed = asyncio.Event()
         self._log = log.bind(group_id=config.group_id, client_id=config.client_id)
 
     def __repr__(self) -> str:
@@ -150,6 +155,8 @@ class KafkaConsumer:
             await asyncio.gather(self._resubscribing, return_exceptions=True)
         self._assigned = frozenset()
         self._theirs = None
+        if self._crashing is not None:  # crash() is closing the connections
+            await asyncio.gather(self._crashing, return_exceptions=True)
         if consumer is not None:
             joined = membership(consumer)
             with translate_errors(f"stopping consumer of group {self._config.group_id!r}"):
@@ -162,6 +169,40 @@ class KafkaConsumer:
                     timeout=self._config.session_timeout,
                 )
             self._log.debug("consumer_stopped")
+
+    def crash(self) -> None:
+        """Die as a killed process does: no commit, no listener call, no LeaveGroup.
+
+        Its heartbeats stop and its connections are closed (by a task; :meth:`stop` waits
+        for it), but the group still counts it as a member until its
+        ``session_timeout`` expires; then the others rebalance and resume its partitions
+        from the group's committed offsets. For tests of what a crash redelivers
+        (:func:`rxstreams.testing.crash` calls it).
+        """
+        consumer = self._consumer
+        if consumer is None or self._state != "started":
+            return
+        self._state = "stopped"
+        self._consumer = None
+        self._assigned = frozenset()
+        self._theirs = None
+        if self._resubscribing is not None:
+            self._resubscribing.cancel()
+        coordinator = getattr(consumer, "_coordinator", None)
+        if coordinator is not None:
+
+            async def stay_in_the_group() -> None:  # aiokafka's close() would leave it
+                coordinator.reset_generation()
+
+            coordinator._maybe_leave_group = stay_in_the_group
+        self._crashing = asyncio.ensure_future(self._close_crashed(consumer))
+        self._log.warning("consumer_crashed")
+
+    async def _close_crashed(self, consumer: Any) -> None:
+        try:
+            await consumer.stop()
+        except Exception as exc:  # the broker is gone too: nothing left to close cleanly
+            self._log.debug("crashed_consumer_close_failed", error=repr(exc))
 
     def subscribe(self, topics: Collection[str]) -> None:
         """Change the subscription; the group rebalances to hand out the new topics.
@@ -219,9 +260,7 @@ class KafkaConsumer:
         try:
             with translate_errors(f"fetching for group {self._config.group_id!r}"):
                 async with deadline:
-                    batch = await consumer.getmany(
-                        timeout_ms=round(timeout * 1000), max_records=max_records
-                    )
+                    batch = await self._fetch(consumer, timeout, max_records)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -231,6 +270,24 @@ class KafkaConsumer:
         if not batch:  # with records, the listener's error waits for the next call
             self._listener.raise_error()
         return {_new_tp(TopicPartition, tp): records for tp, records in batch.items()}
+
+    async def _fetch(self, consumer: Any, timeout: float, max_records: int | None) -> Any:
+        """aiokafka's getmany, leaving out the paused partitions (see :meth:`pause`)."""
+        timeout_ms = round(timeout * 1000)
+        assigned = self.assignment() if self._paused else None
+        if not assigned:
+            return await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        fetchable = [_theirs(tp) for tp in assigned if tp not in self._paused]
+        if fetchable:
+            return await consumer.getmany(
+                *fetchable, timeout_ms=timeout_ms, max_records=max_records
+            )
+        # all paused (and aiokafka reads "no partitions" as "every partition"): wait
+        self._resumed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._resumed.wait()
+        return {}
 
     # -- partitions -----------------------------------------------------------------------
 
@@ -245,24 +302,41 @@ class KafkaConsumer:
         return self._assigned
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
-        """Stop returning records for these partitions (unassigned ones are ignored)."""
-        consumer = self._consumer
-        if consumer is None:
+        """Stop returning records for these partitions (unassigned ones are ignored).
+
+        The pause is kept here and applied by :meth:`getmany`, which asks aiokafka for the
+        other partitions only: aiokafka's own ``pause()`` throws away what it prefetched
+        for the partition, and fetches it again after ``resume()``, a broker round trip
+        per pause (flow control pauses and resumes often under load). What was
+        prefetched stays buffered meanwhile (at most one fetch per partition), and no
+        more is fetched for the partition until it is resumed and read (aiokafka holds
+        the fetches of the broker's other partitions back for its prefetch backoff,
+        100 ms, after such a batch arrived). A rebalance forgets pauses, as aiokafka does.
+        """
+        if self._consumer is None:
             return
         assigned = self.assignment()
-        consumer.pause(*(_theirs(tp) for tp in partitions if tp in assigned))
+        self._paused.update(tp for tp in partitions if tp in assigned)
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
         """Return records for these partitions again (unassigned ones are ignored)."""
-        consumer = self._consumer
-        if consumer is None:
+        if self._consumer is None:
             return
         assigned = self.assignment()
-        consumer.resume(*(_theirs(tp) for tp in partitions if tp in assigned))
+        resumed = [tp for tp in partitions if tp in assigned and tp in self._paused]
+        if resumed:
+            self._paused.difference_update(resumed)
+            self._resumed.set()
 
     def paused(self) -> frozenset[TopicPartition]:
         """The partitions paused now."""
-        return frozenset() if self._consumer is None else _ours(self._consumer.paused())
+        return frozenset(self._paused & self.assignment())
+
+    def _forget_paused(self) -> None:
+        """The assignment changes: pauses end with it, as in aiokafka."""
+        if self._paused:
+            self._paused.clear()
+            self._resumed.set()
 
     def highwater(self, partition: TopicPartition) -> int | None:
         """The end of the log of an assigned partition as of the last fetch, or None.
@@ -360,8 +434,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
     """aiokafka's listener interface around ours: converts partitions, keeps order, and
     holds on to an exception of ours for :meth:`KafkaConsumer.getmany` to raise."""
 
-    def __init__(self, listener: RebalanceListenerT) -> None:
+    def __init__(self, listener: RebalanceListenerT, on_change: Callable[[], None]) -> None:
         self._listener = listener
+        self._on_change = on_change
         self._holds = False  # assigned and not revoked since
         self._error: BaseException | None = None
 
@@ -377,6 +452,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         if not self._holds:
             return
         self._holds = False
+        self._on_change()
         partitions = _ours(revoked)
         log.debug("partitions_revoked", partitions=sorted(partitions))
         try:
@@ -386,6 +462,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._holds = True
+        self._on_change()  # a new assignment starts unpaused, as in aiokafka
         partitions = _ours(assigned)
         log.debug("partitions_assigned", partitions=sorted(partitions))
         try:

@@ -147,7 +147,7 @@ class KafkaProducer:
                 key=key,
                 partition=partition,
                 timestamp_ms=timestamp_ms,
-                headers=headers,
+                headers=None if not headers else list(headers),  # aiokafka: a list
             )
         except KAFKA_ERRORS as exc:
             raise translate(exc, f"sending to {topic!r}") from exc

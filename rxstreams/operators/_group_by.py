@@ -480,7 +480,7 @@ async def _forward(
         await send(key=k, value=event.value, headers=event.headers, timestamp=event.timestamp)
 
 
-def _once(start: Callable[[], None]) -> Callable[[], None]:
+def _once(start: Callable[[], object]) -> Callable[[], None]:
     started = False
 
     def once() -> None:
