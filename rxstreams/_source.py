@@ -15,11 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
 from ._offsets import PartitionOffsets
+from .codecs import JSONCodec
 from .errors import CodecError
 from .events import Event
 from .logging import get_logger
@@ -83,8 +85,8 @@ class Source:
         self.name = name
         self.ports: list[Port] = []
         self.observable: reactivex.Observable[Event[Any, Any]] = reactivex.create(self._subscribe)
-        self._key_loads = key_codec.loads
-        self._value_loads = value_codec.loads
+        self._key_loads = _loads_of(key_codec)
+        self._value_loads = _loads_of(value_codec)
         self._pause = pause
         self._resume = resume
         self._held: deque[tuple[int, Callable[[], None]]] = deque()
@@ -234,6 +236,8 @@ class Source:
 
     def _undecodable(self, m: MessageT, offsets: PartitionOffsets, exc: Exception) -> None:
         """A record whose key or value does not decode: the topic's policy decides."""
+        if isinstance(exc, orjson.JSONDecodeError):  # the JSON codec's loads, called directly
+            exc = CodecError(f"not valid JSON: {exc}")
         where = f"{m.topic}[{m.partition}]@{m.offset}"
         policy = self.on_decode_error
         if policy == "skip":
@@ -353,3 +357,11 @@ def _index(messages: Sequence[MessageT], m: MessageT) -> int:
         if other is m:
             return i
     raise ValueError("message not in its batch")
+
+
+def _loads_of(codec: CodecT) -> Callable[[bytes], Any]:
+    """The codec's decoding function; for JSON, orjson's own (one Python call less per
+    key and value on the hottest path; its errors are translated in ``_undecodable``)."""
+    if type(codec) is JSONCodec:
+        return orjson.loads
+    return codec.loads
