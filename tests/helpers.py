@@ -37,3 +37,14 @@ def committed(broker: MemoryBroker, group: str, topic: str, partition: int = 0) 
 
 def _producer_config() -> ProducerConfig:
     return ProducerConfig(client_id="test-fill")
+
+
+def recorded(messages: list[Any], *, ndigits: int | None = None) -> list[tuple[float, Any]]:
+    """A TestScheduler's recorded notifications as ``(time, value)``; completion is "C",
+    an error "E"."""
+    out: list[tuple[float, Any]] = []
+    for m in messages:
+        n = m.value
+        t = m.time if ndigits is None else round(m.time, ndigits)
+        out.append((t, n.value if n.kind == "N" else n.kind))
+    return out

@@ -12,21 +12,13 @@ from rxstreams import ConfigurationError, Stream
 from rxstreams.operators._buffer import buffer_
 from rxstreams.testing import crash
 from rxstreams_memory import MemoryBroker
-from tests.helpers import AppFactory, committed, fill
+from tests.helpers import AppFactory, committed, fill, recorded
 
 on_next, on_completed, on_error = (
     ReactiveTest.on_next,
     ReactiveTest.on_completed,
     ReactiveTest.on_error,
 )
-
-
-def _record(messages: list[Any]) -> list[tuple[float, Any]]:
-    out: list[tuple[float, Any]] = []
-    for m in messages:
-        n = m.value
-        out.append((m.time, n.value if n.kind == "N" else n.kind))
-    return out
 
 
 def test_batches_are_emitted_when_full_and_the_rest_at_the_end() -> None:
@@ -37,7 +29,7 @@ def test_batches_are_emitted_when_full_and_the_rest_at_the_end() -> None:
         on_next(250, "e"), on_completed(300),
     )  # fmt: skip
     res = sched.start(lambda: xs.pipe(buffer_(2)))
-    assert _record(res.messages) == [
+    assert recorded(res.messages) == [
         (220, ["a", "b"]), (240, ["c", "d"]), (300, ["e"]), (300, "C"),
     ]  # fmt: skip
 
@@ -51,7 +43,7 @@ def test_a_partial_batch_is_flushed_timeout_seconds_after_its_first_item() -> No
         on_next(232, "e"), on_next(300, "f"), on_completed(400),
     )  # fmt: skip
     res = sched.start(lambda: xs.pipe(buffer_(3, timeout=5.0, scheduler=sched)))
-    assert _record(res.messages) == [
+    assert recorded(res.messages) == [
         (215, ["a", "b"]), (232, ["c", "d", "e"]), (305, ["f"]), (400, "C"),
     ]  # fmt: skip
 
@@ -61,7 +53,7 @@ def test_the_timeout_uses_the_scheduler_given_at_subscription() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, "a"))
     res = sched.start(lambda: xs.pipe(buffer_(3, timeout=5.0)))
-    assert _record(res.messages) == [(215, ["a"])]
+    assert recorded(res.messages) == [(215, ["a"])]
 
 
 def test_an_error_passes_through_at_once() -> None:
@@ -70,7 +62,7 @@ def test_an_error_passes_through_at_once() -> None:
     boom = ValueError("boom")
     xs = sched.create_hot_observable(on_next(210, "a"), on_error(220, boom))
     res = sched.start(lambda: xs.pipe(buffer_(3, timeout=50.0, scheduler=sched)))
-    assert _record(res.messages) == [(220, "E")]
+    assert recorded(res.messages) == [(220, "E")]
 
 
 @pytest.mark.parametrize(

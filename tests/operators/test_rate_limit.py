@@ -13,7 +13,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from rxstreams import ConfigurationError, Stream
 from rxstreams.operators._rate_limit import rate_limit_
 from rxstreams_memory import MemoryBroker
-from tests.helpers import AppFactory, committed, fill
+from tests.helpers import AppFactory, committed, fill, recorded
 
 on_next, on_completed, on_error = (
     ReactiveTest.on_next,
@@ -22,12 +22,8 @@ on_next, on_completed, on_error = (
 )
 
 
-def _record(messages: list[Any]) -> list[tuple[float, Any]]:
-    out: list[tuple[float, Any]] = []
-    for m in messages:
-        n = m.value
-        out.append((round(m.time, 6), n.value if n.kind == "N" else n.kind))
-    return out
+def _recorded6(messages: list[Any]) -> list[tuple[float, Any]]:
+    return recorded(messages, ndigits=6)
 
 
 def _error_at(t: Any, error: Exception) -> Any:
@@ -44,7 +40,7 @@ def test_a_burst_passes_up_to_the_bucket_then_one_per_token() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list("abcde")))
     res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
-    assert _record(res.messages) == [
+    assert _recorded6(res.messages) == [
         (210, "a"), (210, "b"), (210.5, "c"), (211, "d"), (211.5, "e"),
     ]  # fmt: skip
 
@@ -54,7 +50,7 @@ def test_items_under_the_rate_are_not_delayed() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(*[on_next(210 + i, i) for i in range(5)])
     res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
-    assert _record(res.messages) == [(210 + i, i) for i in range(5)]
+    assert _recorded6(res.messages) == [(210 + i, i) for i in range(5)]
 
 
 def test_per_sets_the_period() -> None:
@@ -62,7 +58,7 @@ def test_per_sets_the_period() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, [0, 1, 2, 3]))
     res = sched.start(lambda: xs.pipe(rate_limit_(3, per=2.0, within=2 / 3, scheduler=sched)))
-    times = [t for t, _ in _record(res.messages)]
+    times = [t for t, _ in _recorded6(res.messages)]
     assert times == pytest.approx([210, 210 + 2 / 3, 210 + 4 / 3, 212], abs=1e-6)
 
 
@@ -72,13 +68,13 @@ def test_within_sizes_the_bucket() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list(range(6))))
     res = sched.start(lambda: xs.pipe(rate_limit_(10, within=0.1, scheduler=sched)))
-    times = [t for t, _ in _record(res.messages)]
+    times = [t for t, _ in _recorded6(res.messages)]
     assert times == pytest.approx([210 + i / 10 for i in range(6)], abs=1e-6)
 
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list(range(6))))
     res = sched.start(lambda: xs.pipe(rate_limit_(10, within=0.5, scheduler=sched)))
-    times = [t for t, _ in _record(res.messages)]
+    times = [t for t, _ in _recorded6(res.messages)]
     assert times == pytest.approx([210] * 5 + [210.1], abs=1e-6)
 
 
@@ -87,7 +83,7 @@ def test_a_quiet_spell_refills_the_bucket_but_not_beyond_its_size() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, [1, 2, 3]), *_burst(260.0, [4, 5, 6, 7]))
     res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
-    assert _record(res.messages) == [
+    assert _recorded6(res.messages) == [
         (210, 1), (210, 2), (210.5, 3), (260, 4), (260, 5), (260.5, 6), (261, 7),
     ]  # fmt: skip
 
@@ -104,7 +100,7 @@ def test_high_rates_earn_tokens_in_millisecond_steps() -> None:
 
     sched.schedule_absolute(210.0, burst)
     res = sched.start(lambda: xs.pipe(rate_limit_(100_000, within=0.01, scheduler=sched)))
-    recorded = _record(res.messages)
+    recorded = _recorded6(res.messages)
     assert [v for _, v in recorded] == list(range(1500))
     per_time = Counter(t for t, _ in recorded)
     assert sorted(per_time.items()) == [
@@ -118,7 +114,7 @@ def test_the_end_waits_for_the_delayed_items() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list("abcd")), on_completed(210))
     res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
-    assert _record(res.messages) == [
+    assert _recorded6(res.messages) == [
         (210, "a"), (210, "b"), (210.5, "c"), (211, "d"), (211, "C"),
     ]  # fmt: skip
 
@@ -129,7 +125,7 @@ def test_an_error_is_not_delayed() -> None:
     boom = ValueError("boom")
     xs = sched.create_hot_observable(*_burst(210.0, list("abcd")), _error_at(210.1, boom))
     res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
-    assert _record(res.messages) == [(210, "a"), (210, "b"), (210.1, "E")]
+    assert _recorded6(res.messages) == [(210, "a"), (210, "b"), (210.1, "E")]
 
 
 def test_the_timer_uses_the_scheduler_given_at_subscription() -> None:
@@ -137,7 +133,7 @@ def test_the_timer_uses_the_scheduler_given_at_subscription() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, [1, 2]))
     res = sched.start(lambda: xs.pipe(rate_limit_(1)))
-    assert _record(res.messages) == [(210, 1), (211, 2)]
+    assert _recorded6(res.messages) == [(210, 1), (211, 2)]
 
 
 @pytest.mark.parametrize(

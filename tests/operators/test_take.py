@@ -11,17 +11,9 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from rxstreams import ConfigurationError, Stream
 from rxstreams.operators._take import take_
 from rxstreams_memory import MemoryBroker
-from tests.helpers import AppFactory, committed, fill
+from tests.helpers import AppFactory, committed, fill, recorded
 
 on_next, on_completed = ReactiveTest.on_next, ReactiveTest.on_completed
-
-
-def _record(messages: list[Any]) -> list[tuple[float, Any]]:
-    out: list[tuple[float, Any]] = []
-    for m in messages:
-        n = m.value
-        out.append((m.time, n.value if n.kind == "N" else n.kind))
-    return out
 
 
 def test_take_delivers_the_first_items_then_completes() -> None:
@@ -32,7 +24,7 @@ def test_take_delivers_the_first_items_then_completes() -> None:
         on_next(250, "e"), on_completed(300),
     )  # fmt: skip
     res = sched.start(lambda: xs.pipe(take_(3)))
-    assert _record(res.messages) == [(210, "a"), (220, "b"), (230, "c"), (230, "C")]
+    assert recorded(res.messages) == [(210, "a"), (220, "b"), (230, "c"), (230, "C")]
 
 
 def test_take_ends_when_the_source_ends_first() -> None:
@@ -40,7 +32,7 @@ def test_take_ends_when_the_source_ends_first() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, 1), on_next(220, 2), on_completed(230))
     res = sched.start(lambda: xs.pipe(take_(10)))
-    assert _record(res.messages) == [(210, 1), (220, 2), (230, "C")]
+    assert recorded(res.messages) == [(210, 1), (220, 2), (230, "C")]
 
 
 def test_within_ends_the_stream_after_that_many_seconds() -> None:
@@ -50,7 +42,7 @@ def test_within_ends_the_stream_after_that_many_seconds() -> None:
         on_next(210, "a"), on_next(220, "b"), on_next(230, "c"), on_completed(400)
     )
     res = sched.start(lambda: xs.pipe(take_(10, within=25.0, scheduler=sched)))
-    assert _record(res.messages) == [(210, "a"), (220, "b"), (225, "C")]
+    assert recorded(res.messages) == [(210, "a"), (220, "b"), (225, "C")]
 
 
 def test_whichever_limit_comes_first_wins() -> None:
@@ -58,7 +50,7 @@ def test_whichever_limit_comes_first_wins() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, "a"), on_next(220, "b"), on_next(221, "c"))
     res = sched.start(lambda: xs.pipe(take_(2, within=25.0, scheduler=sched)))
-    assert _record(res.messages) == [(210, "a"), (220, "b"), (220, "C")]
+    assert recorded(res.messages) == [(210, "a"), (220, "b"), (220, "C")]
 
 
 def test_within_uses_the_scheduler_given_at_subscription() -> None:
@@ -67,7 +59,7 @@ def test_within_uses_the_scheduler_given_at_subscription() -> None:
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, "a"), on_next(240, "b"))
     res = sched.start(lambda: xs.pipe(take_(10, within=20.0)))
-    assert _record(res.messages) == [(210, "a"), (220, "C")]
+    assert recorded(res.messages) == [(210, "a"), (220, "C")]
 
 
 @pytest.mark.parametrize(
