@@ -11,6 +11,7 @@ each step the agent finishes acks the event it was given.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -23,7 +24,8 @@ from ._display import esc
 from ._lineage import lineage
 from .errors import AppStateError
 from .events import Event
-from .operators import filter_, map_
+from .operators import map_
+from .operators._fused import Step, fused
 
 if TYPE_CHECKING:
     from ._source import Source
@@ -65,6 +67,9 @@ class Stream(Generic[T]):
         #: error handling shared with every stream derived from this one
         self.ctx: StreamContext = ctx if ctx is not None else StreamContext()
         self._bridge: Bridge | None = None
+        #: (the observable before a run of filter/map steps, the steps) when this stream
+        #: ends with such a run, so one more step fuses into it
+        self._fusion: tuple[reactivex.Observable[Any], tuple[Step, ...]] | None = None
 
     # -- composition --------------------------------------------------------------------------
 
@@ -100,11 +105,21 @@ class Stream(Generic[T]):
 
     def filter(self, fun: Callable[[T], bool]) -> Stream[T]:
         """Keep the values for which ``fun`` is true; dropped events are acked."""
-        return self._with(self._observable.pipe(filter_(fun, self.ctx)))
+        return self._fuse((True, fun))
 
     def map(self, fun: Callable[[T], U] | Callable[[T], Awaitable[U]]) -> Stream[U]:
         """Transform each value with ``fun`` (plain or ``async``); the ack follows the value."""
-        return self._with(self._observable.pipe(map_(fun, self.ctx)))
+        if inspect.iscoroutinefunction(fun):
+            return self._with(self._observable.pipe(map_(fun, self.ctx)))
+        return self._fuse((False, fun))
+
+    def _fuse(self, step: Step) -> Stream[Any]:
+        """Add a filter/map step: consecutive steps run as one operator (see _fused)."""
+        base, steps = self._fusion if self._fusion is not None else (self._observable, ())
+        steps = (*steps, step)
+        stream = self._with(base.pipe(fused(steps, self.ctx)))
+        stream._fusion = (base, steps)
+        return stream
 
     def take(
         self, max_: int, *, within: float | None = None, scheduler: SchedulerBase | None = None

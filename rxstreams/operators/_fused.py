@@ -1,0 +1,77 @@
+"""Consecutive ``filter``/``map`` steps of a Stream, fused into one operator.
+
+``stream.filter(f).map(g).filter(h)`` runs as one reactivex operator whose ``on_next``
+applies the steps in turn: one observer layer per chain instead of one per step (each
+layer is a Python call per event on the hottest path). Each step keeps the ack rule and
+error policy of :func:`~rxstreams.operators.filter_` and :func:`~rxstreams.operators.map_`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reactivex import Observable, abc
+
+from .._context import StreamContext
+from ..events import Event
+
+__all__ = ("Step", "fused")
+
+#: (True, predicate) for a filter, (False, function) for a map
+Step = tuple[bool, Callable[[Any], Any]]
+
+
+def fused(
+    steps: Sequence[Step], ctx: StreamContext
+) -> Callable[[Observable[Event[Any, Any]]], Observable[Event[Any, Any]]]:
+    """One operator running ``steps`` (filters and plain maps) in order on each event.
+
+    Acks:
+        An event a filter step drops is acked at once; a map step's value carries the
+        event's token (reusing the Event when it is this stream's alone).
+
+    Errors:
+        An exception from a step's function goes to the agent's error policy; by default
+        it errors the stream and the event is not acked.
+    """
+    plan = tuple(steps)
+
+    def operator(source: Observable[Event[Any, Any]]) -> Observable[Event[Any, Any]]:
+        def subscribe(
+            observer: abc.ObserverBase[Event[Any, Any]],
+            scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            forward = observer.on_next
+
+            def on_next(event: Event[Any, Any]) -> None:
+                for is_filter, fun in plan:
+                    try:
+                        result = fun(event.value)
+                    except Exception as exc:
+                        if ctx.handle(event, exc):
+                            return
+                        observer.on_error(exc)
+                        return
+                    if is_filter:
+                        if not result:
+                            event.ack()
+                            return
+                    elif event._root is None and event._pending == 1 and _redecodable(event):
+                        event.value = result  # this stream's alone: reuse it
+                    else:
+                        event = event._derive(result)
+                forward(event)
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def _redecodable(event: Event[Any, Any]) -> bool:
+    msg = event.message
+    return msg is not None and msg.value is not None
