@@ -23,7 +23,7 @@ Step = tuple[bool, Callable[[Any], Any]]
 
 
 def fused(
-    steps: Sequence[Step], ctx: StreamContext
+    steps: Sequence[Step], ctx: StreamContext | None = None
 ) -> Callable[[Observable[Event[Any, Any]]], Observable[Event[Any, Any]]]:
     """One operator running ``steps`` (filters and plain maps) in order on each event.
 
@@ -49,7 +49,7 @@ def fused(
                     try:
                         result = fun(event.value)
                     except Exception as exc:
-                        if ctx.handle(event, exc):
+                        if ctx is not None and ctx.handle(event, exc):
                             return
                         observer.on_error(exc)
                         return

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import reactivex
-from reactivex import Observable, abc
+from reactivex import Observable
 from reactivex import operators as ops
 
 from .._context import StreamContext
 from ..events import Event
+from ._fused import fused
 
 __all__ = ("map_",)
 
@@ -37,8 +38,8 @@ def map_(
         ctx: the stream's error policy for exceptions from ``fun``.
 
     Returns:
-        An operator for ``Observable[Event]``: ``reactivex.operators.map`` with the error
-        policy fused in (``concat_map`` for async functions).
+        An operator for ``Observable[Event]``: a one-step :func:`~._fused.fused` (reactivex's
+        map with the ack and error rules fused in), ``concat_map`` for async functions.
 
     Acks:
         The event with the new value carries the same token: the message is acked when it
@@ -52,41 +53,7 @@ def map_(
     if inspect.iscoroutinefunction(fun):
         return _map_async(fun, ctx)
 
-    def operator(source: Observable[Event[Any, Any]]) -> Observable[Event[Any, Any]]:
-        # reactivex's map plus the error policy, fused: one Python call per event less
-        def subscribe(
-            observer: abc.ObserverBase[Event[Any, Any]], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            forward = observer.on_next
-
-            def on_next(event: Event[Any, Any]) -> None:
-                try:
-                    value = fun(event.value)
-                except Exception as exc:
-                    if ctx is not None and ctx.handle(event, exc):
-                        return
-                    observer.on_error(exc)
-                    return
-                if event._root is None and event._pending == 1 and _redecodable(event):
-                    # the event is this stream's alone: reuse it (a redelivery decodes
-                    # the original value from the message bytes again)
-                    event.value = value
-                    forward(event)
-                else:
-                    forward(event._derive(value))
-
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
-
-    return operator
-
-
-def _redecodable(event: Event[Any, Any]) -> bool:
-    msg = event.message
-    return msg is not None and msg.value is not None
+    return fused([(False, fun)], ctx)
 
 
 def _not_none(item: Any) -> bool:
