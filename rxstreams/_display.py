@@ -54,7 +54,7 @@ def app_html(app: App) -> str:
     """The app at a glance: partitions (offsets, committed, lag, in flight) and agents."""
     head = (
         f"<p><b>App {esc(app.id)}</b> · broker <code>{esc(app.conf.broker)}</code> · "
-        f"{esc(app._state.value)}</p>"
+        f"{esc(app.state)}</p>"
     )
     rows = [
         (r["topic"], r["partition"], r["end"], r["committed"], r["lag"], r["in_flight"])

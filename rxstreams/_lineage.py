@@ -15,6 +15,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .events import Event
+from .runtime.tokens import fork
 
 __all__ = ("lineage",)
 
@@ -49,7 +50,7 @@ def lineage(source: Observable[Any], operators: Sequence[Callable[[Any], Any]]) 
                 if type(item) is not Event and not _is_batch(item):
                     parent = current[0]
                     if parent is not None:
-                        item = parent._fork(item)
+                        item = fork(parent, item)
                 observer.on_next(item)
 
             return upstream.subscribe(

@@ -20,19 +20,18 @@ An exception in a ``filter``/``map`` function of the agent's stream gets the sam
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from ._bridge import pin
-from ._dead_letter import dead_letter_event, dead_letter_record
 from ._display import html_table
 from .errors import AgentError, AppStateError, ConfigurationError
 from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current_item
 from .logging import _agent_name, get_logger
+from .runtime.dead_letter import dead_letter_event, dead_letter_record
+from .runtime.tokens import holds, pin, unpin
 from .streams import Stream
 
 if TYPE_CHECKING:
@@ -105,7 +104,6 @@ class Agent(Generic[T]):
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._restarting: set[int] = set()
         self._stream: Stream[T] | None = None
-        self._pending_casts: set[asyncio.Task[Any]] = set()
         #: how many times an instance was restarted after an error
         self.restarts = 0
 
@@ -147,18 +145,15 @@ class Agent(Generic[T]):
             self._start_instance(i)
 
     def _start_instance(self, index: int) -> None:
-        task = asyncio.create_task(self._run(self.stream, index), name=f"agent:{self.name}#{index}")
+        worker = self.app.worker
+        task = worker.spawn(self._run(self.stream, index), f"agent:{self.name}#{index}")
         self._tasks[index] = task
 
     async def stop(self) -> None:
         """Cancel the instances and wait for them to end."""
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for t in tasks:
-            t.cancel()
-        for t in [*tasks, *self._pending_casts]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await self.app.worker.tasks.cancel(tasks)
 
     def cancel(self) -> None:
         """Cancel the instances without waiting."""
@@ -242,9 +237,9 @@ class Agent(Generic[T]):
         items = item if type(item) is list else [item]
         # only events this stream still holds: the failure may come after the last one
         # was done with (a stream error raised while waiting for the next)
-        events = [e for e in items if isinstance(e, Event) and (e._owns or e._keep)]
+        events = [e for e in items if isinstance(e, Event) and holds(e)]
         for event in events:
-            event._pinned = False
+            unpin(event)
             if action == "skip":
                 event.ack()
             elif action == "retry":
@@ -262,10 +257,8 @@ class Agent(Generic[T]):
         elif action == "retry":
             event.reject()
         elif action == "dead_letter":
-            event._pin()
-            task = asyncio.ensure_future(self._dead_letter_then_ack(event, exc))
-            self._pending_casts.add(task)
-            task.add_done_callback(self._pending_casts.discard)
+            pin(event)
+            self.app.worker.spawn(self._dead_letter_then_ack(event, exc), "dead-letter")
         else:
             return False
         return True
@@ -276,7 +269,7 @@ class Agent(Generic[T]):
         except Exception as again:
             self._crash(again)
             return
-        event._pinned = False
+        unpin(event)
         event.ack()
 
     async def _dead_letter(self, event: Event[Any, Any], exc: BaseException) -> None:
@@ -289,7 +282,7 @@ class Agent(Generic[T]):
             await dead_letter_event(self.app, event, exc, f"{self.name}-dlq", agent=self.name)
 
     def _crash(self, exc: BaseException) -> None:
-        self.app._crash(
+        self.app.worker.crash(
             AgentError(
                 f"agent {self.name} raised {exc!r}; the app stops without committing past "
                 "the event it failed on"
@@ -299,7 +292,7 @@ class Agent(Generic[T]):
 
     async def _yielded(self, value: Any) -> None:
         """A value the agent yielded: to every sink, and to the asker of a request."""
-        self.app._collect(self.name, value)
+        self.app.worker.collect(self.name, value)
         for sink in self.sink:
             if callable(sink) and not hasattr(sink, "send"):
                 r = sink(value)
@@ -339,7 +332,7 @@ class Agent(Generic[T]):
         Raises:
             AskTimeoutError: no reply within ``timeout`` seconds.
         """
-        replies = self.app._replies
+        replies = self.app.worker.replies
         await replies.ensure_started()
         cid = correlation_id or uuid.uuid4().hex
         fut = replies.expect(cid)
@@ -359,12 +352,10 @@ class Agent(Generic[T]):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        app_loop = self.app._loop
+        worker = self.app.worker
+        app_loop = worker.loop
         if loop is not None and (app_loop is None or loop is app_loop):
-            task = loop.create_task(coro)
-            self._pending_casts.add(task)
-            task.add_done_callback(self._cast_done)
-            return task
+            return worker.spawn(self._cast(coro), f"cast:{self.name}", critical=False)
         if app_loop is not None and app_loop.is_running():
             return asyncio.run_coroutine_threadsafe(coro, app_loop)
         coro.close()
@@ -373,10 +364,12 @@ class Agent(Generic[T]):
             "`await agent.send(...)`"
         )
 
-    def _cast_done(self, task: asyncio.Task[Any]) -> None:
-        self._pending_casts.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("cast_failed", agent=self.name, error=repr(task.exception()))
+    async def _cast(self, send: Awaitable[Any]) -> Any:
+        try:
+            return await send
+        except Exception as exc:
+            log.error("cast_failed", agent=self.name, error=repr(exc))
+            raise
 
     def __repr__(self) -> str:
         return f"<Agent {self.name} channel={self._channel!r} concurrency={self._concurrency}>"

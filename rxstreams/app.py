@@ -1,53 +1,34 @@
-"""App: topics, channels and agents on one broker, with a start/stop lifecycle.
+"""App: what a stream-processing application declares, and its start/stop lifecycle.
 
-``async with app:`` (or ``await app.start()`` / ``await app.stop()``) runs the app inside
-the caller's event loop; ``await app.run(timeout=..., until_idle=...)`` is the bounded run
-for scripts and notebooks. Library code never calls ``asyncio.run``.
+An ``App`` declares settings, topics, channels and agents. Running them is the job of its
+:class:`~rxstreams.runtime.worker.Worker` (``app.worker``), which owns the consumer, the
+producer, the partitions, the commits and every task. ``async with app:`` (or
+``await app.start()`` / ``await app.stop()``) runs the app inside the caller's event loop;
+``await app.run(timeout=..., until_idle=...)`` is the bounded run for scripts and
+notebooks. Library code never calls ``asyncio.run``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
-import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._bridge import Bridge
-from ._commit import Committer
-from ._dead_letter import dead_letter_record
 from ._display import app_html
-from ._fetcher import Fetcher
-from ._offsets import PartitionOffsets
-from ._replies import Replies
-from ._runs import BoundedRun, RunResult
-from ._source import Source
 from .agents import Agent, AgentFun, OnError
 from .channels import Channel
 from .codecs import get_codec
-from .errors import AppStateError, ConfigurationError
-from .logging import get_logger
-from .messages import TopicPartition
+from .errors import ConfigurationError
+from .runtime.runs import BoundedRun, RunResult
+from .runtime.worker import State, Worker
 from .settings import Settings
 from .topics import Topic
-from .transports import transport_from_url
-from .types import CodecT, MessageT, ProducerT, TransportT
+from .types import CodecT, TransportT
 
 __all__ = ("App", "RunResult")
 
 T = TypeVar("T")
-
-log = get_logger(__name__)
-
-
-class State(enum.Enum):
-    INIT = "init"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
 
 
 class App:
@@ -70,41 +51,23 @@ class App:
         **settings: Any,
     ) -> None:
         self.conf = Settings.from_kwargs(id, broker=broker, **settings)
-        self._transport = transport
-        #: the app made the transport from the URL, so it closes it when it stops
-        self._owns_transport = False
+        self._given_transport = transport
         self.topics: dict[str, Topic[Any, Any]] = {}
         self.channels: list[Channel[Any, Any]] = []
         self.agents: dict[str, Agent[Any]] = {}
-        self._sources: dict[str, Source] = {}
-        self._channel_sources: dict[int, Source] = {}
-        self._producer: ProducerT | None = None
-        self._producer_lock = asyncio.Lock()
-        self._declared: set[str] = set()
-        self._committer = Committer(
-            interval=self.conf.commit_interval,
-            every=self.conf.commit_every,
-            flush=self._flush,
-        )
-        self._local_sink = _NoCommit()
-        self._fetcher = Fetcher(
-            self._sources,
-            self._committer,
-            max_records=self.conf.max_poll_records,
-            timeout=self.conf.fetch_timeout,
-            on_revoked=self._purge_revoked,
-        )
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
-        self._state = State.INIT
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._replies = Replies(self)
-        self._run: BoundedRun | None = None
-        self._last_dead_letter: asyncio.Task[Any] | None = None
-        self._error: BaseException | None = None
-        self._stopped = asyncio.Event()
-        self._stopping: asyncio.Task[None] | None = None
-        self.log = get_logger(__name__, app=self.conf.id)
+        self._worker: Worker | None = None
+        #: the task running an ``async with app:`` body (cancelled if the app crashes)
+        self._body: asyncio.Task[Any] | None = None
+        self._body_cancelled = False
+
+    @property
+    def worker(self) -> Worker:
+        """The runtime of this app (created on first use: a stream, a send, ``start()``)."""
+        worker = self._worker
+        if worker is None:
+            worker = self._worker = Worker(self, self._given_transport)
+            worker.on_crash.append(self._cancel_body)
+        return worker
 
     @property
     def id(self) -> str:
@@ -209,281 +172,70 @@ class App:
             if agent.name in self.agents:
                 raise ConfigurationError(f"an agent named {agent.name!r} exists already")
             self.agents[agent.name] = agent
-            if self._state is State.RUNNING:  # declared in a later notebook cell: run it now
-                self._spawn(agent.start(), f"start:{agent.name}")
+            if self.state == "running":  # declared in a later notebook cell: run it now
+                self.worker.spawn(agent.start(), f"start:{agent.name}")
             return agent
 
         return register
-
-    # -- sources ------------------------------------------------------------------------------
-
-    def _source_for_topic(self, topic: Topic[Any, Any]) -> Source:
-        source = self._sources.get(topic.name)
-        if source is None:
-            source = Source(
-                self,
-                topic.name,
-                topic.key_codec,
-                topic.value_codec,
-                pause=self._fetcher.pause,
-                resume=self._fetcher.resume,
-                on_decode_error=topic.on_decode_error,
-                dead_letter_topic=topic.dead_letter_topic,
-            )
-            self._sources[topic.name] = source
-            if self._state is State.RUNNING or self._fetcher.consumer is not None:
-                # a stream created while running (inside an agent, in a notebook cell, by
-                # group_by or through): declare the topic and widen the subscription
-                self._spawn(self._subscribe(topic), f"subscribe:{topic.name}")
-        return source
-
-    async def _subscribe(self, topic: Topic[Any, Any]) -> None:
-        if topic.name not in self._declared:
-            await self.transport.create_topics([topic.spec()])
-            self._declared.add(topic.name)
-        fetcher = self._fetcher
-        if fetcher.consumer is None:
-            consumer = self.transport.create_consumer(
-                list(self._sources), fetcher, self.conf.consumer_config()
-            )
-            fetcher.consumer = consumer
-            await consumer.start()
-            self._spawn(fetcher.run(), "fetcher")
-            self._spawn(self._committer.run(fetcher.commit), "committer")
-        else:
-            fetcher.consumer.subscribe(list(self._sources))
-
-    def _source_for_channel(self, channel: Channel[Any, Any]) -> Source:
-        source = self._channel_sources.get(id(channel))
-        if source is None:
-            codec = get_codec("raw")
-            source = Source(self, channel.name, codec, codec, pause=_noop, resume=_noop)
-            source.maxsize = channel.maxsize
-            source.resume_below = channel.maxsize // 2
-            source.local = PartitionOffsets(
-                TopicPartition(channel.name, 0), source, self._local_sink
-            )
-            self._channel_sources[id(channel)] = source
-        return source
 
     # -- transport ----------------------------------------------------------------------------
 
     @property
     def transport(self) -> TransportT:
         """The broker connection (looked up from ``broker`` on first use)."""
-        if self._transport is None:
-            self._transport = transport_from_url(self.conf.broker)
-            self._owns_transport = True
-        return self._transport
-
-    async def _ensure_producer(self, topic: Topic[Any, Any] | None = None) -> ProducerT:
-        if topic is not None and topic.name not in self._declared:
-            await self.transport.create_topics([topic.spec()])
-            self._declared.add(topic.name)
-        producer = self._producer
-        if producer is None:
-            async with self._producer_lock:
-                producer = self._producer
-                if producer is None:
-                    producer = self.transport.create_producer(self.conf.producer_config())
-                    await producer.start()
-                    self._producer = producer
-        return producer
-
-    async def _flush(self) -> None:
-        if self._producer is not None:
-            await self._producer.flush()
+        return self.worker.transport
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Declare topics, start the producer, the agents, the consumer and the commits."""
-        if self._state is not State.INIT:
-            raise AppStateError(f"app {self.id} cannot start: it is {self._state.value}")
-        self._state = State.STARTING
-        self._loop = asyncio.get_running_loop()
-        log = self.log
-        try:
-            specs = [t.spec() for t in self.topics.values() if t.name not in self._declared]
-            if specs:
-                await self.transport.create_topics(specs)
-                self._declared.update(s.name for s in specs)
-            await self._ensure_producer()
-            for agent in self.agents.values():
-                await agent.start()
-            if self._sources:
-                fetcher = self._fetcher
-                consumer = self.transport.create_consumer(
-                    list(self._sources), fetcher, self.conf.consumer_config()
-                )
-                fetcher.consumer = consumer
-                await consumer.start()
-                self._spawn(fetcher.run(), "fetcher")
-                self._spawn(self._committer.run(fetcher.commit), "committer")
-        except BaseException:
-            self._state = State.RUNNING
-            await self._shutdown(commit=False)
-            raise
-        self._state = State.RUNNING
-        log.info(
-            "app_started",
-            broker=self.conf.broker,
-            topics=sorted(self._sources),
-            agents=sorted(self.agents),
-        )
+        await self.worker.start()
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=f"{self.id}:{name}")
-        task.add_done_callback(self._task_done)
-        self._tasks.append(task)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            self._crash(exc)
-
-    async def stop(self) -> None:
+    async def stop(self, *, drain: bool = True) -> None:
         """Stop gracefully: stop fetching, let agents finish what they have (up to
-        ``shutdown_timeout``), commit, leave the group, flush and close the producer."""
-        if self._state in (State.INIT, State.STOPPED):
-            self._state = State.STOPPED
-            self._stopped.set()
-            return
-        if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._shutdown(commit=True))
-        await asyncio.shield(self._stopping)
+        ``shutdown_timeout``; ``drain=False`` cuts that short, also for a stop under way),
+        commit, leave the group, flush and close the producer.
 
-    async def _shutdown(self, *, commit: bool) -> None:
-        self._state = State.STOPPING
-        fetcher = self._fetcher
-        for task in self._tasks:
-            if task.get_name().endswith(":fetcher"):
-                task.cancel()
-        if commit and self._error is None:
-            await self._drain(self.conf.shutdown_timeout)
-        # from here on nothing becomes committable: events still queued were not processed
-        fetcher.close_all()
-        for source in self._channel_sources.values():
-            if source.local is not None:
-                source.local.closed = True
-        if commit and fetcher.consumer is not None:
-            try:
-                await fetcher.commit()
-            except Exception as exc:  # the broker went away: nothing lost, it is redelivered
-                self.log.warning("final_commit_failed", error=repr(exc))
-        for agent in self.agents.values():
-            await agent.stop()
-        await self._replies.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        for source in [*self._sources.values(), *self._channel_sources.values()]:
-            source.release_held()
-        if fetcher.consumer is not None:
-            with contextlib.suppress(Exception):
-                await fetcher.consumer.stop()
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
-            self._producer = None
-        if self._transport is not None and self._owns_transport:
-            with contextlib.suppress(Exception):
-                await self._transport.close()
-            self._transport = None
-        self._state = State.STOPPED
-        self._stopped.set()
-        self.log.info(
-            "app_stopped",
-            commits=self._committer.commits,
-            error=repr(self._error) if self._error else None,
-        )
-
-    async def _drain(self, timeout: float) -> None:
-        """Wait until the agents have processed what already reached their streams.
-
-        Events an operator holds (a buffer, a join window) are not waited for: they need
-        more input to move, and they are not committed, so they are delivered again.
+        An app that was never started still flushes and closes its producer: what a
+        script sent is on the broker when this returns.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if not any(a.running for a in self.agents.values()):
-                return
-            if all(len(b) == 0 for b in list(self._bridges)):
-                await asyncio.sleep(0)  # let each agent finish the step it is on
-                return
-            await asyncio.sleep(0.005)
-
-    def _crash(self, exc: BaseException, *, cause: BaseException | None = None) -> None:
-        """Stop because of ``exc``: nothing acked after now is committed."""
-        if cause is not None and exc.__cause__ is None:
-            exc.__cause__ = cause
-        if self._error is None:
-            self._error = exc
-            self.log.error("app_crashed", error=repr(exc))
-        self._fetcher.close_all()
-        for source in self._channel_sources.values():
-            if source.local is not None:
-                source.local.closed = True
-        if self._stopping is None and self._state in (State.RUNNING, State.STARTING):
-            self._stopping = asyncio.ensure_future(self._shutdown(commit=True))
-
-    def _stream_failed(self, sources: frozenset[Source], exc: BaseException) -> None:
-        """An operator of a stream raised: what its pipeline lets go of from now on is not
-        acked implicitly (the failing event, events operators held). The agent still
-        processes (and acks) what already reached it, then gets the error."""
-        for source in sources:
-            for port in source.ports:
-                port.failed = True
-
-    def _dead_letter_record(
-        self, m: MessageT, offsets: PartitionOffsets, exc: Exception, topic: str | None
-    ) -> None:
-        """Send an undecodable record aside, then ack it (its offset stays uncommitted
-        until the send is queued)."""
-
-        previous = self._last_dead_letter
-
-        async def send_then_ack() -> None:
-            if previous is not None:  # in order: after the dead letter before it
-                with contextlib.suppress(BaseException):
-                    await previous
-            await dead_letter_record(self, m, exc, topic or f"{m.topic}-dlq")
-            offsets.ack(m.offset)
-
-        self._last_dead_letter = self._spawn(send_then_ack(), "dead-letter")
-
-    def _purge_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        """Revoked partitions' events still queued would only be duplicates: drop them."""
-        dropped = sum(bridge.purge_revoked() for bridge in list(self._bridges))
-        if dropped:
-            self.log.debug("revoked_events_dropped", count=dropped)
+        await self.worker.stop(drain=drain)
 
     async def __aenter__(self) -> App:
         await self.start()
+        self._body = asyncio.current_task()
         return self
+
+    def _cancel_body(self, exc: BaseException) -> None:
+        """The app crashed: the ``async with`` body stops at once (its block raises)."""
+        body = self._body
+        if body is not None and not body.done() and not self._body_cancelled:
+            self._body_cancelled = True
+            body.cancel(msg=f"app {self.id} crashed: {exc!r}")
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> bool:
+        body, self._body = self._body, None
+        ours = self._body_cancelled
+        self._body_cancelled = False
+        if ours and body is not None and body.uncancel() > 0:
+            ours = False  # somebody else cancelled it too: let that cancellation through
         await self.stop()
-        if exc is None and self._error is not None:
-            raise self._error
+        error = self.worker.error
+        if error is not None and (exc is None or (ours and exc_type is asyncio.CancelledError)):
+            raise error
+        return False
 
     async def wait(self) -> None:
         """Wait until the app stops (raising the error it stopped with, if any)."""
-        await self._stopped.wait()
-        if self._error is not None:
-            raise self._error
+        worker = self.worker
+        await worker.stopped.wait()
+        if worker.error is not None:
+            raise worker.error
 
     async def run(
         self,
@@ -508,68 +260,35 @@ class App:
         """
         if count is not None and count < 1:
             raise ConfigurationError(f"count must be >= 1, not {count}")
-        run = BoundedRun(self, count=count, progress=progress)
-        self._run = run
+        worker = self.worker
+        run = BoundedRun(worker, count=count, progress=progress)
+        worker.run = run
         await self.start()
         try:
             await run.wait(timeout=timeout, until_idle=until_idle)
         finally:
             await self.stop()
-            self._run = None
+            worker.run = None
             run.close()
-        if self._error is not None:
-            raise self._error
+        if worker.error is not None:
+            raise worker.error
         return run.result
-
-    def _collect(self, agent: str, value: Any) -> None:
-        """An agent yielded ``value`` (kept when a bounded run is collecting)."""
-        if self._run is not None:
-            self._run.collect(agent, value)
 
     @property
     def state(self) -> str:
         """``init``, ``starting``, ``running``, ``stopping`` or ``stopped``."""
-        return self._state.value
+        worker = self._worker
+        return State.INIT.value if worker is None else worker.state.value
 
     def status(self) -> list[dict[str, Any]]:
         """One row per assigned partition: end offset, committed offset, lag, in flight."""
-        consumer = self._fetcher.consumer
-        rows: list[dict[str, Any]] = []
-        for tp, po in sorted(self._fetcher.offsets.items()):
-            end = consumer.highwater(tp) if consumer is not None else None
-            committed = po.committed
-            rows.append(
-                {
-                    "topic": tp.topic,
-                    "partition": tp.partition,
-                    "end": end,
-                    "committed": committed,
-                    "lag": None if end is None else end - (committed or 0),
-                    "in_flight": po.in_flight,
-                }
-            )
-        return rows
+        return [] if self._worker is None else self._worker.status()
 
     def __repr__(self) -> str:
         return (
-            f"<App {self.id} broker={self.conf.broker} state={self._state.value} "
+            f"<App {self.id} broker={self.conf.broker} state={self.state} "
             f"topics={len(self.topics)} agents={len(self.agents)}>"
         )
 
     def _repr_html_(self) -> str:
         return app_html(self)
-
-
-class _NoCommit:
-    """The ack sink of channels: their events have no offsets to commit."""
-
-    acks = 0
-    every = 1 << 62
-    total_acks = 0
-
-    def due(self) -> None:
-        self.acks = 0
-
-
-def _noop(_: Source) -> None:
-    return None

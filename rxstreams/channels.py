@@ -16,9 +16,9 @@ from .messages import Message
 from .streams import Stream
 
 if TYPE_CHECKING:
-    from ._source import Source
     from .app import App
     from .events import Event
+    from .runtime.source import Source
 
 __all__ = ("Channel",)
 
@@ -39,7 +39,7 @@ class Channel(Generic[K, V]):
 
     def stream(self) -> Stream[V]:
         """A new Stream of what is sent to this channel."""
-        source = self.app._source_for_channel(self)
+        source = self.app.worker.source_for_channel(self)
         return Stream(observable=source.observable, app=self.app, sources=[source])
 
     async def send(
@@ -52,7 +52,7 @@ class Channel(Generic[K, V]):
         headers: Mapping[str, Any] | None = None,
     ) -> None:
         """Deliver a value to the channel's streams; waits while the channel is full."""
-        source = self.app._source_for_channel(self)
+        source = self.app.worker.source_for_channel(self)
         await source.wait_for_room()
         ts = time.time() if timestamp is None else timestamp
         message = Message(self.name, 0, next(self._offset), int(ts * 1000), None, None, ())
@@ -60,7 +60,7 @@ class Channel(Generic[K, V]):
 
     def _source(self) -> Source:
         """The app's source of this channel (its streams, its in-flight count)."""
-        return self.app._source_for_channel(self)
+        return self.app.worker.source_for_channel(self)
 
     def _deliver(self, event: Event[Any, Any]) -> None:
         """Deliver ``event`` itself, not a copy: it keeps its message and its ack token.

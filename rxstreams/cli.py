@@ -104,7 +104,6 @@ def _json_or_text(text: str) -> Any:
 def _use_broker(app: App, url: str | None) -> None:
     if url:
         app.conf = dataclasses.replace(app.conf, broker=url)
-        app._transport = None
 
 
 async def _run_worker(app: App) -> None:

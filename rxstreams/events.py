@@ -1,17 +1,11 @@
 """Event: one message in a stream, with its metadata and its ack.
 
-Acks use tokens. A message delivered to ``k`` streams gets ``k`` tokens, one per stream,
-taken before fan-out. Whichever :class:`Event` object a stream currently carries owns that
-stream's token: ``map`` moves it to the new event, a fan-out splits it. The message is acked
-(its offset can be committed) when every token is released:
-
-- explicitly: the agent's loop moved past the event, ``event.ack()``, an operator dropped it;
-- implicitly: the last reference to an event that still owns its token went away (an
-  operator we do not know dropped it; CPython frees it at once). An event that an operator
-  *holds* (buffer, window, delay, per-group state) is still referenced, so it stays in flight.
-
-An event whose processing failed is *pinned*: it is never acked implicitly, so commits stop
-before it and it is delivered again after a restart.
+Acks use tokens (see :mod:`rxstreams.runtime.tokens`, the one module that moves them): a
+message delivered to ``k`` streams gets ``k`` tokens, and it is acked when every token is
+settled, explicitly (the agent's loop moved past the event, ``event.ack()``, an operator
+dropped it) or implicitly (the last reference to an event that still owns its token went
+away). An event whose processing failed is *pinned*: never acked implicitly, so commits
+stop before it and it is delivered again after a restart.
 """
 
 from __future__ import annotations
@@ -19,16 +13,13 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ._display import html_table, short, when
 from .errors import EventError, RejectedTooOftenError
 from .messages import Headers
+from .runtime.tokens import Ackable, derive, pin
 from .types import MessageT
-
-if TYPE_CHECKING:
-    from ._offsets import PartitionOffsets
-    from ._source import Port
 
 __all__ = (
     "CORRELATION_ID_HEADER",
@@ -102,33 +93,17 @@ def encode_headers(headers: Mapping[str, Any] | Headers | None) -> Headers:
     return tuple(out)
 
 
-class Event(Generic[K, V]):
+class Event(Ackable, Generic[K, V]):
     """A key, a value, headers and a timestamp, and the ack of the message they came from.
 
     Events created by users (``Event(key=..., value=...)``) carry no message and no ack;
     they exist to be sent with :meth:`send`.
     """
 
-    __slots__ = (
-        "_attempts",
-        "_headers",
-        "_keep",
-        "_owns",
-        "_pending",
-        "_pinned",
-        "_port",
-        "_root",
-        "_ts",
-        "key",
-        "message",
-        "offsets",
-        "value",
-    )
+    __slots__ = ("_headers", "_ts", "key", "value")
 
     key: K
     value: V
-    #: the underlying record (topic, partition, offset, timestamp in ms), or None
-    message: MessageT | None
 
     def __init__(
         self,
@@ -143,16 +118,14 @@ class Event(Generic[K, V]):
         self.message = message
         self._headers = dict(headers) if headers is not None else None
         self._ts = timestamp
-        #: the event holding the message's ack count; None when this event is that one
-        #: (a reference to itself would make every event a cycle only the GC can free)
-        self._root: Event[Any, Any] | None = None
+        self._root = None
         self._owns = False
         self._pinned = False
         self._pending = 0
         self._attempts = 0
-        self._port: Port | None = None
-        self._keep: list[Event[Any, Any]] | None = None
-        self.offsets: PartitionOffsets | None = None
+        self._port = None
+        self._keep = None
+        self.offsets = None
 
     # -- metadata ---------------------------------------------------------------------------
 
@@ -196,30 +169,6 @@ class Event(Generic[K, V]):
 
     # -- acks -------------------------------------------------------------------------------
 
-    def ack(self) -> bool:
-        """This stream is done with the event.
-
-        Returns True the first time; acking again, or acking an event whose token already
-        moved on (to a mapped event, or because the agent's loop moved past it), is a no-op
-        that returns False. An ack after the partition was revoked is also a no-op: the new
-        owner of the partition processes the message again.
-        """
-        keep = self._keep
-        if keep is not None:
-            self._keep = None
-            for e in keep:
-                e.ack()
-        if not self._owns:
-            return keep is not None
-        self._owns = False
-        root = self._root or self
-        root._pending -= 1
-        if root._pending == 0:
-            offsets = root.offsets
-            if offsets is not None and root.message is not None:
-                return offsets.ack(root.message.offset)
-        return True
-
     def reject(self) -> None:
         """Not done: deliver the event to this stream again, later.
 
@@ -233,7 +182,7 @@ class Event(Generic[K, V]):
         root = self._root or self
         root._attempts += 1
         if root._attempts > port.redelivery_limit:
-            self._pinned = True
+            pin(self)
             msg = root.message
             where = f"{msg.topic}[{msg.partition}]@{msg.offset}" if msg is not None else "event"
             raise RejectedTooOftenError(
@@ -253,78 +202,10 @@ class Event(Generic[K, V]):
         original = root.value
         if msg is not None and msg.value is not None and port.source.name == msg.topic:
             original = port.source.decode_value(msg.value)  # map may have replaced it
-        again = self._derive(original)
+        again = derive(self, original)
         again.key = root.key
         again._headers = root._headers
         port.redeliver(again)
-
-    def _pin(self) -> None:
-        """Never ack this event implicitly: its processing failed."""
-        self._pinned = True
-        if self._keep is not None:
-            for e in self._keep:
-                e._pin()
-
-    def _derive(self, value: V2) -> Event[K, V2]:
-        """A new event with ``value`` that takes over this event's token."""
-        new: Event[K, V2] = Event.__new__(Event)
-        new.key = self.key
-        new.value = value
-        new.message = self.message
-        new._headers = self._headers
-        new._ts = self._ts
-        new._root = self._root or self
-        new._port = self._port
-        new._pinned = False
-        new._keep = self._keep  # what the token's holder keeps moves with the token
-        self._keep = None
-        new._owns = self._owns
-        self._owns = False
-        return new
-
-    def _fork(self, value: V2, *, keep: list[Event[Any, Any]] | None = None) -> Event[K, V2]:
-        """A new event with ``value`` holding a token of its own on this event's message.
-
-        This event keeps its token: use it for work *derived from* an event that may also
-        be held elsewhere (a value an unknown operator computed, a join result). ``keep``
-        lists more events whose acks wait for the new one (their tokens move into it).
-        If this event no longer owns a token, the new one has none either.
-        """
-        new: Event[K, V2] = Event.__new__(Event)
-        new.key = self.key
-        new.value = value
-        new.message = self.message
-        new._headers = self._headers
-        new._ts = self._ts
-        new._root = self._root or self
-        new._port = self._port
-        new._pinned = False
-        new._keep = keep
-        new._owns = self._owns
-        if self._owns:
-            (self._root or self)._pending += 1
-        return new
-
-    def _split(self, n: int) -> list[Event[K, V]]:
-        """``n`` events sharing this message, each with a token of its own (a fan-out)."""
-        if n == 1:
-            return [self]
-        owned = self._owns
-        views = [self._derive(self.value) for _ in range(n)]
-        if owned:
-            (self._root or self)._pending += n - 1
-            for v in views:
-                v._owns = True
-        return views
-
-    def __del__(self) -> None:
-        try:
-            if self._owns and not self._pinned:
-                port = self._port
-                if port is None or not port.failed:
-                    self.ack()
-        except Exception:  # a finalizer must never raise
-            pass
 
     # -- producing --------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import reactivex
 from reactivex.abc import SchedulerBase
 
-from ._bridge import Bridge
 from ._context import StreamContext
 from ._display import esc
 from ._lineage import lineage
@@ -26,11 +25,12 @@ from .errors import AppStateError
 from .events import Event
 from .operators import map_
 from .operators._fused import Step, fused
+from .runtime.bridge import Bridge
 
 if TYPE_CHECKING:
-    from ._source import Source
     from .app import App
     from .operators._group_by import GroupedStream
+    from .runtime.source import Source
 
 __all__ = ("Stream",)
 
@@ -229,11 +229,11 @@ class Stream(Generic[T]):
         if bridge is None:
             bridge = self._bridge = Bridge(self._observable)
             bridge.on_failure = self._on_failure
-            self.app._bridges.add(bridge)
+            self.app.worker.bridges.add(bridge)
         return bridge
 
     def _on_failure(self, exc: BaseException) -> None:
-        self.app._stream_failed(self.sources, exc)
+        self.app.worker.stream_failed(self.sources)
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._get_bridge().iterate(0)

@@ -1,47 +1,59 @@
-"""Helpers for testing apps on the embedded broker.
+"""Helpers for testing apps: the runtime's state, and crashing a worker on purpose.
 
-:func:`crash` makes an app die the way a killed worker process does: nothing more is
-committed, its tasks stop, and (on the embedded broker) its group membership ends at once
-so the other members take its partitions over from the last committed offsets.
+Tests go through these instead of reaching into an app:
+
+- :func:`crash` makes an app die the way a killed worker process does: nothing more is
+  committed, its tasks stop, and (on the embedded broker) its group membership ends at once
+  so the other members take its partitions over from the last committed offsets;
+- :func:`wait_assigned` waits until the app's worker owns partitions and they are ready;
+- :func:`in_flight`, :func:`paused`, :func:`assigned` and :func:`rebalances` read the
+  worker's flow control and group membership.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING
+
+from .messages import TopicPartition
 
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ("crash",)
+__all__ = ("assigned", "crash", "in_flight", "paused", "rebalances", "wait_assigned")
 
 
 async def crash(app: App) -> None:
     """Kill ``app`` without a graceful stop: no drain, no commit, no leaving the group."""
-    app._fetcher.close_all()
-    for source in app._channel_sources.values():
-        if source.local is not None:
-            source.local.closed = True
-    consumer = app._fetcher.consumer
-    crash_member = getattr(consumer, "crash", None)
-    if crash_member is not None:
-        crash_member()
-    tasks = list(app._tasks)
-    for agent in app.agents.values():
-        tasks.extend(agent._tasks.values())
-        agent._tasks.clear()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    app._tasks.clear()
-    app._producer = None
-    transport = app._transport
-    if transport is not None and app._owns_transport:  # its clients die with the process
-        app._transport = None
-        with contextlib.suppress(Exception):
-            await transport.close()
-    app._state = type(app._state).STOPPED
-    app._stopped.set()
+    await app.worker.kill()
+
+
+async def wait_assigned(app: App, timeout: float | None = 30.0) -> None:
+    """Wait until ``app`` owns partitions and they are ready for delivery."""
+    async with asyncio.timeout(timeout):
+        await app.worker.assignment.assigned.wait()
+
+
+def assigned(app: App) -> frozenset[TopicPartition]:
+    """The partitions ``app``'s worker tracks now."""
+    return frozenset(app.worker.offsets)
+
+
+def in_flight(app: App, topic: str | None = None) -> int:
+    """Events delivered to ``app``'s streams and not acked yet (of one topic or channel
+    name, or all)."""
+    worker = app.worker
+    if topic is None:
+        return worker.in_flight()
+    return sum(s.in_flight for s in worker.all_sources() if s.name == topic)
+
+
+def paused(app: App, topic: str) -> bool:
+    """True while fetching ``topic`` is paused because too many of its events are in flight."""
+    source = app.worker.sources.get(topic)
+    return source is not None and source.paused
+
+
+def rebalances(app: App) -> int:
+    """How many times ``app``'s worker received an assignment."""
+    return app.worker.assignment.rebalances

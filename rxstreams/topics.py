@@ -73,7 +73,7 @@ class Topic(Generic[K, V]):
 
     def stream(self) -> Stream[V]:
         """A new Stream of this topic's values (each stream gets every event)."""
-        source = self.app._source_for_topic(self)
+        source = self.app.worker.source_for_topic(self)
         return Stream(observable=source.observable, app=self.app, sources=[source])
 
     async def send(
@@ -89,9 +89,8 @@ class Topic(Generic[K, V]):
 
         Everything sent is flushed before the app commits the offsets that led to it.
         """
-        producer = await self.app._ensure_producer(self)
-        return await producer.send(
-            self.name,
+        return await self.app.worker.producing.send(
+            self.spec(),
             None if value is None else self.value_codec.dumps(value),
             key=None if key is None else self.key_codec.dumps(key),
             partition=partition,
@@ -101,7 +100,7 @@ class Topic(Generic[K, V]):
 
     def recent(self) -> list[Any]:
         """The last few values the app received from this topic (decoded), newest last."""
-        source = self.app._sources.get(self.name)
+        source = self.app.worker.sources.get(self.name)
         if source is None:
             return []
         out: list[Any] = []

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from rxstreams import AgentError, Event, RejectedTooOftenError, Stream, TopicPartition
+from rxstreams.testing import assigned, wait_assigned
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
@@ -83,17 +84,16 @@ async def test_ack_after_the_partition_was_revoked_is_a_no_op(
             seen_b.append(v)
 
     await a.start()
-    while not a._fetcher.assigned.is_set():
-        await asyncio.sleep(0.01)
+    await wait_assigned(a)
     # partition 1: the range assignor gives it to the second member once b joins
     producer = MemoryTransport(broker=broker).create_producer(ProducerConfig(client_id="p"))
     producer.send_soon("t", b"7", partition=1)
     while not held:
         await asyncio.sleep(0.01)
     await b.start()
-    while TopicPartition("t", 1) not in b._fetcher.offsets:
+    while TopicPartition("t", 1) not in assigned(b):
         await asyncio.sleep(0.01)
-    assert TopicPartition("t", 1) not in a._fetcher.offsets
+    assert TopicPartition("t", 1) not in assigned(a)
     assert held[0].ack() is False
     while seen_b != [7]:
         await asyncio.sleep(0.01)

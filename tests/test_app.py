@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rxstreams import App, AppStateError, ConfigurationError, Stream
+from rxstreams.testing import wait_assigned
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
 
@@ -144,8 +145,7 @@ async def test_auto_offset_reset_picks_where_a_new_group_starts(
             got.append(v)
 
     async with app:
-        while not app._fetcher.assigned.is_set():
-            await asyncio.sleep(0.01)
+        await wait_assigned(app)
         await asyncio.sleep(0.5)
         fill(broker, "t", [3])
         while 3 not in got:

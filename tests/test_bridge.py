@@ -9,6 +9,7 @@ import tracemalloc
 import pytest
 
 from rxstreams import Event, Stream
+from rxstreams.testing import in_flight
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
@@ -110,10 +111,9 @@ async def test_memory_stays_bounded_with_a_slow_agent_and_a_million_events(
     @app.agent(app.topic("big"))
     async def slow(stream: Stream[dict[str, int]]) -> None:
         nonlocal peak_in_flight, processed
-        source = app._sources["big"]
         async for _ in stream:
             processed += 1
-            peak_in_flight = max(peak_in_flight, source.in_flight)
+            peak_in_flight = max(peak_in_flight, in_flight(app, "big"))
             if processed % 100 == 0:
                 await asyncio.sleep(0.01)  # slow: virtual time, no real waiting
             if processed == 20_000:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from rxstreams import App, Stream, TopicPartition, current_event
-from rxstreams.testing import crash
+from rxstreams.testing import crash, in_flight, rebalances, wait_assigned
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
@@ -56,7 +56,7 @@ async def test_two_members_split_the_partitions(make_app: AppFactory, broker: Me
     assert sorted(len(tps) for tps in assignment.values()) == [2, 2]
     parts_a = {p for p, _ in seen["a"]}
     parts_b = {p for p, _ in seen["b"]}
-    assert not parts_a & parts_b or a._fetcher.rebalances + b._fetcher.rebalances > 2
+    assert not parts_a & parts_b or rebalances(a) + rebalances(b) > 2
     assert sorted(v for w in seen.values() for _, v in w) >= list(range(400))
     await a.stop()
     await b.stop()
@@ -105,7 +105,7 @@ async def test_a_crashed_member_loses_nothing(make_app: AppFactory, broker: Memo
 
     b = worker(make_app, "b", seen)
     await a.start()
-    await wait_for(lambda: a._fetcher.assigned.is_set())
+    await wait_assigned(a)
     fill(broker, "jobs", range(300), partitions=PARTS, key=lambda v: v)
     await wait_for(lambda: len(seen["a"]) == 25)
     before = total_committed(broker)
@@ -174,13 +174,13 @@ async def test_queued_events_of_a_revoked_partition_are_not_processed(
             seen_b.append((current_event().message.partition, v))  # type: ignore[union-attr]
 
     await a.start()
-    await wait_for(lambda: a._fetcher.assigned.is_set())
+    await wait_assigned(a)
     producer = MemoryTransport(broker=broker).create_producer(ProducerConfig(client_id="p"))
     producer.send_soon("jobs", b"0", partition=0)
     await wait_for(lambda: len(seen_a) == 1)  # a is stuck on partition 0's event
     for v in range(1, 11):
         producer.send_soon("jobs", b"%d" % v, partition=1)
-    await wait_for(lambda: a._sources["jobs"].in_flight == 11)  # and has fetched the rest
+    await wait_for(lambda: in_flight(a, "jobs") == 11)  # and has fetched the rest
     await b.start()  # partition 1 moves to b (range assignor: second member)
     await wait_for(lambda: len(seen_b) == 10)
     gate.set()

@@ -66,7 +66,7 @@ async def test_displays_show_partitions_offsets_lag_and_last_values(
     await app.start()
     while len(seen) < 4:
         await asyncio.sleep(0.05)
-    await app._fetcher.commit()
+    await app.worker.committer.commit()
     html = app._repr_html_()
     assert "App show" in html
     assert "<td>t</td><td>0</td><td>4</td><td>4</td><td>0</td>" in html  # end, committed, lag

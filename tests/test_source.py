@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from rxstreams import AgentError, CodecError, Record, Stream, TopicPartition
+from rxstreams.testing import in_flight
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
@@ -64,9 +65,8 @@ async def test_a_slow_agent_pauses_fetching_instead_of_buffering(
     @app.agent(app.topic("t"))
     async def slow(stream: Stream[int]) -> None:
         nonlocal peak, n
-        source = app._sources["t"]
         async for _ in stream:
-            peak = max(peak, source.in_flight)
+            peak = max(peak, in_flight(app, "t"))
             n += 1
             await asyncio.sleep(0.001)
 

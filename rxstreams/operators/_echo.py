@@ -1,9 +1,8 @@
 """echo: print each value, or forward each event to channels and topics as it passes.
 
 This module also holds what ``echo``, ``tee`` and ``through`` share to hand events over:
-:class:`Target` (a topic, channel or agent to forward to), :class:`Forwarder` (sends from one
-task per subscription, in order: no task or future per event) and the helpers that keep
-``keep`` lists (a join result's inputs) attached when an event's token moves or splits.
+:class:`Target` (a topic, channel or agent to forward to) and :class:`Forwarder` (sends from
+one task per subscription, in order: no task or future per event).
 """
 
 from __future__ import annotations
@@ -20,13 +19,14 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from ..channels import Channel
 from ..errors import ConfigurationError
 from ..events import Event
+from ..runtime.tokens import merge, pin, split
 from ..topics import Topic
 
 if TYPE_CHECKING:
     from ..app import App
     from ..streams import Stream
 
-__all__ = ("Forwarder", "Target", "echo_", "hold", "split", "take_over")
+__all__ = ("Forwarder", "Target", "echo_")
 
 
 def echo_(stream: Stream[Any], *channels: Any, file: TextIO | None = None) -> Stream[Any]:
@@ -118,7 +118,7 @@ def _printable(item: Any) -> Any:
 
 def _forward_event(forwarder: Forwarder, event: Event[Any, Any], targets: list[Target]) -> None:
     # a fork holds the message while the sends are pending; the event passes on unchanged
-    forked = event._fork(event.value, keep=_holds(event))
+    forked = merge(event, event.value)
     for target, view in zip(targets, split(forked, len(targets)), strict=True):
         forwarder.put(view, target)
 
@@ -126,39 +126,6 @@ def _forward_event(forwarder: Forwarder, event: Event[Any, Any], targets: list[T
 def _forward_value(forwarder: Forwarder, value: Any, targets: list[Target]) -> None:
     for target in targets:
         forwarder.put(value, target)
-
-
-# -- events whose tokens move or split ----------------------------------------------------------
-
-
-def hold(event: Event[Any, Any]) -> Event[Any, Any]:
-    """A new event holding a token on ``event``'s message, and on everything it keeps."""
-    return event._fork(None, keep=_holds(event))
-
-
-def _holds(event: Event[Any, Any]) -> list[Event[Any, Any]] | None:
-    keep = event._keep
-    return None if keep is None else [hold(k) for k in keep]
-
-
-def take_over(event: Event[Any, Any]) -> Event[Any, Any]:
-    """A new event that takes over ``event``'s token and ``keep`` list."""
-    new = event._derive(event.value)
-    new._keep, event._keep = event._keep, None
-    return new
-
-
-def split(event: Event[Any, Any], n: int) -> list[Event[Any, Any]]:
-    """``event._split(n)``, where each view also holds what ``event`` keeps."""
-    keep = event._keep
-    if keep is None or n == 1:
-        return event._split(n)
-    event._keep = None
-    views = event._split(n)
-    views[0]._keep = keep
-    for view in views[1:]:
-        view._keep = [hold(k) for k in keep]
-    return views
 
 
 # -- forwarding ---------------------------------------------------------------------------------
@@ -187,7 +154,7 @@ class Target:
                 raise ConfigurationError(f"{obj!r} belongs to another app")
             self.channel: Channel[Any, Any] | None = obj
             self.topic: Topic[Any, Any] | None = None
-            self.source = obj._source()
+            self.source = app.worker.source_for_channel(obj)
         elif isinstance(obj, Topic):
             if obj.app is not app:
                 raise ConfigurationError(f"{obj!r} belongs to another app")
@@ -225,7 +192,7 @@ class Target:
                 key=item.key, value=item.value, headers=item.headers, timestamp=item.timestamp
             )
         except BaseException:
-            item._pin()
+            pin(item)
             raise
         item.ack()
 
@@ -256,7 +223,7 @@ class Forwarder:
         queue.append((item, target))
         if not self._running:
             self._running = True
-            self._app._spawn(self._run(), f"forward:{self._name}")
+            self._app.worker.spawn(self._run(), f"forward:{self._name}")
         else:
             self._wake()
 
@@ -287,8 +254,7 @@ class Forwarder:
         except BaseException:
             # not forwarded: never ack these implicitly (the app stops; they come again)
             for item, _ in queue:
-                if type(item) is Event:
-                    item._pin()
+                pin(item)
             queue.clear()
             raise
         finally:

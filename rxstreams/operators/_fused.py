@@ -15,6 +15,7 @@ from reactivex import Observable, abc
 
 from .._context import StreamContext
 from ..events import Event
+from ..runtime.tokens import derive, sole
 
 __all__ = ("Step", "fused")
 
@@ -57,10 +58,10 @@ def fused(
                         if not result:
                             event.ack()
                             return
-                    elif event._root is None and event._pending == 1 and _redecodable(event):
+                    elif sole(event) and _redecodable(event):
                         event.value = result  # this stream's alone: reuse it
                     else:
-                        event = event._derive(result)
+                        event = derive(event, result)
                 forward(event)
 
             return source.subscribe(

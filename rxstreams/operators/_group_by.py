@@ -16,16 +16,16 @@ from reactivex import operators as ops
 from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.subject import Subject
 
-from .._bridge import pin
 from .._context import StreamContext
 from ..errors import ConfigurationError
 from ..events import Event, _current
+from ..runtime.tokens import pin, split
 from ..streams import Stream
 from ._take import _positive, time_scheduler
 
 if TYPE_CHECKING:
-    from .._source import Source
     from ..app import App
+    from ..runtime.source import Source
     from ..topics import Topic
 
 __all__ = ("GroupedStream", "group_by_")
@@ -124,7 +124,7 @@ def group_by_(
             observable=inner.observable, app=stream.app, sources=inner.sources, ctx=stream.ctx
         )
         start = _once(
-            lambda: stream.app._spawn(
+            lambda: stream.app.worker.spawn(
                 _forward(stream, key, source.name, through), f"repartition:{through.name}"
             )
         )
@@ -236,7 +236,7 @@ class _Group(Subject[Any]):
         if len(targets) == 1:
             targets[0].on_next(value)
         elif targets:
-            views = value._split(len(targets)) if type(value) is Event else None
+            views = split(value, len(targets)) if type(value) is Event else None
             for i, t in enumerate(list(targets)):
                 t.on_next(value if views is None else views[i])
         elif self.waiting is not None:
@@ -474,7 +474,7 @@ async def _forward(
         except Exception as exc:
             if ctx.handle(event, exc):
                 continue
-            event._pin()
+            pin(event)
             raise
         # the bridge acks the event when this loop moves on: after the send is queued
         await send(key=k, value=event.value, headers=event.headers, timestamp=event.timestamp)

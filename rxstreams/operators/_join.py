@@ -19,8 +19,8 @@ from .._context import StreamContext
 from ..errors import AppStateError, ConfigurationError
 from ..events import Event
 from ..logging import get_logger
+from ..runtime.tokens import merge, pin
 from ._combine import check_streams
-from ._echo import hold
 
 if TYPE_CHECKING:
     from ..streams import Stream
@@ -337,7 +337,7 @@ class _Windows:
 
     def _fail(self, exc: Exception, event: Event[Any, Any] | None) -> None:
         if event is not None:
-            event._pin()
+            pin(event)
         self._stop()
         self.observer.on_error(exc)
 
@@ -361,10 +361,7 @@ def _result(
     key: Any,
     ts: float,
 ) -> Event[Any, tuple[Any, ...]]:
-    keep = [hold(o) for o in others]
-    if event._keep:
-        keep.extend(hold(e) for e in event._keep)
-    result = event._fork(values, keep=keep)
+    result = merge(event, values, list(others))
     result.key = key
     result._ts = ts
     return result

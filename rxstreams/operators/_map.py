@@ -13,6 +13,7 @@ from reactivex import operators as ops
 
 from .._context import StreamContext
 from ..events import Event
+from ..runtime.tokens import derive
 from ._fused import fused
 
 __all__ = ("map_",)
@@ -70,7 +71,7 @@ def _map_async(
             if ctx is not None and ctx.handle(event, exc):
                 return None
             raise
-        return event._derive(value)
+        return derive(event, value)
 
     def one(event: Event[Any, Any]) -> Observable[Event[Any, Any] | None]:
         return reactivex.defer(lambda _: reactivex.from_future(asyncio.ensure_future(run(event))))

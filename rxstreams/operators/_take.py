@@ -17,6 +17,7 @@ from reactivex import operators as ops
 from .._scheduling import loop_scheduler
 from ..errors import ConfigurationError
 from ..events import Event
+from ..runtime.tokens import pin
 
 __all__ = ("settle", "take_", "time_scheduler")
 
@@ -111,7 +112,7 @@ def settle(items: Iterable[Any]) -> None:
 def _settle_one(event: Event[Any, Any]) -> None:
     port = event._port
     if port is not None and not port.source.ports:
-        event._pin()
+        pin(event)
     else:
         event.ack()
 

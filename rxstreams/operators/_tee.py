@@ -10,7 +10,8 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..errors import ConfigurationError
 from ..events import Event
-from ._echo import Forwarder, Target, split
+from ..runtime.tokens import split
+from ._echo import Forwarder, Target
 
 if TYPE_CHECKING:
     from ..streams import Stream

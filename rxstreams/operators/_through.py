@@ -9,8 +9,9 @@ import reactivex
 from reactivex import abc
 
 from ..events import Event
+from ..runtime.tokens import take_over
 from ..streams import Stream
-from ._echo import Target, take_over
+from ._echo import Target
 
 __all__ = ("through_",)
 
@@ -62,7 +63,7 @@ def through_(stream: Stream[Any], channel: Any) -> Stream[Any]:
         nonlocal started
         if not started:
             started = True
-            app._spawn(_forward_all(feed, target), f"through:{target.name}")
+            app.worker.spawn(_forward_all(feed, target), f"through:{target.name}")
         return out.observable.subscribe(observer, scheduler=scheduler)
 
     return Stream(

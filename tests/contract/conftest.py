@@ -110,11 +110,9 @@ class Cluster:
         the app's broker clients open; they are closed here (the producer flushes what
         the agents queued before the crash, as aiokafka would have sent it meanwhile).
         """
-        transport = app._transport
+        transport = app.transport
         await crash(app)
-        if transport is not None:
-            app._transport = None
-            await transport.close()
+        await transport.close()
 
     # -- producing ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from rxstreams import ConfigurationError, Stream
+from rxstreams.testing import in_flight
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
 
@@ -34,7 +35,7 @@ async def test_the_next_stream_follows_and_its_events_are_held_until_then(
         await asyncio.sleep(1)
         assert got == [0, 1]
         assert committed(broker, "concat", "b") is None
-        assert app._sources["b"].in_flight == 5
+        assert in_flight(app, "b") == 5
         await a.send(value=2)
         while committed(broker, "concat", "b") != 5:
             await asyncio.sleep(0.01)

@@ -14,6 +14,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxstreams import AgentError, ConfigurationError, Event, Stream, TopicPartition
 from rxstreams.operators._group_by import GroupedStream, group_by_
+from rxstreams.testing import paused
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
 
@@ -361,7 +362,7 @@ async def test_a_group_kept_but_not_iterated_holds_its_events_and_pauses_the_top
         await asyncio.sleep(5)
         assert committed(broker, "group-held", "events") == 1
         assert 5 <= len(u1) <= 15
-        assert app._sources["events"].paused
+        assert paused(app, "events")
 
 
 async def _drain(events: Stream[Any], into: list[Any]) -> None:

@@ -12,6 +12,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxstreams import ConfigurationError, Stream
 from rxstreams.operators._rate_limit import rate_limit_
+from rxstreams.testing import in_flight
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill, recorded
 
@@ -197,10 +198,9 @@ async def test_a_fast_producer_pauses_fetching_instead_of_growing_the_queue(
             seen.append(v)
 
     async with app:
-        source = app._sources["t"]
         t0 = loop.time()
         while len(seen) < 1000:
-            peak = max(peak, source.in_flight)
+            peak = max(peak, in_flight(app, "t"))
             await asyncio.sleep(0.005)
         elapsed = loop.time() - t0
         await asyncio.sleep(0.5)

@@ -9,16 +9,19 @@ as JSON instead.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .logging import get_logger
-from .types import MessageT
+from ..logging import get_logger
+from ..types import MessageT
+from .offsets import PartitionOffsets
 
 if TYPE_CHECKING:
-    from .app import App
-    from .events import Event
+    from ..app import App
+    from ..events import Event
+    from .worker import Worker
 
-__all__ = ("dead_letter_event", "dead_letter_record")
+__all__ = ("DeadLetters", "dead_letter_event", "dead_letter_record")
 
 log = get_logger(__name__)
 
@@ -54,3 +57,27 @@ async def dead_letter_event(
     headers["rxs-error-agent"] = agent
     await app.topic(topic).send(key=event.key, value=event.value, headers=headers)
     log.warning("dead_lettered", dead_letter_topic=topic, agent=agent, error=repr(exc))
+
+
+class DeadLetters:
+    """Sends a worker's undecodable records aside, in order, as tasks of the worker."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._last: asyncio.Task[None] | None = None
+
+    def record(
+        self, m: MessageT, offsets: PartitionOffsets, exc: Exception, topic: str | None
+    ) -> None:
+        """Send an undecodable record aside, then ack it (its offset stays uncommitted
+        until the send is queued; the producer is flushed before every commit)."""
+        previous = self._last
+        app = self.worker.app
+
+        async def send_then_ack() -> None:
+            if previous is not None:  # in order: after the dead letter before it
+                await asyncio.wait([previous])
+            await dead_letter_record(app, m, exc, topic or f"{m.topic}-dlq")
+            offsets.ack(m.offset)
+
+        self._last = self.worker.spawn(send_then_ack(), "dead-letter")

@@ -14,14 +14,14 @@ import contextlib
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .codecs import get_codec
-from .errors import AskTimeoutError
-from .logging import get_logger
-from .messages import TopicPartition
-from .types import ConsumerConfig, ConsumerT
+from ..codecs import get_codec
+from ..errors import AppStateError, AskTimeoutError
+from ..logging import get_logger
+from ..messages import TopicPartition
+from ..types import ConsumerConfig, ConsumerT
 
 if TYPE_CHECKING:
-    from .app import App
+    from .worker import Worker
 
 __all__ = ("Replies",)
 
@@ -40,11 +40,16 @@ class _Listener:
 
 
 class Replies:
-    """The reply consumer of one app instance, started on the first ``ask()``."""
+    """The reply consumer of one worker, started on the first ``ask()``.
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.topic_name = f"{app.id}-replies"
+    Pending asks fail when the worker stops: with the error it crashed with, or with
+    :class:`~rxstreams.errors.AppStateError` on a graceful stop; never a bare
+    ``CancelledError``.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.topic_name = f"{worker.app.id}-replies"
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._consumer: ConsumerT | None = None
         self._task: asyncio.Task[None] | None = None
@@ -56,9 +61,9 @@ class Replies:
         async with self._lock:
             if self._task is not None:
                 return
-            app = self.app
+            app = self.worker.app
             topic = app.topic(self.topic_name, internal=True)
-            await app.transport.create_topics([topic.spec()])
+            await self.worker.producing.declare([topic.spec()])
             listener = _Listener()
             config = ConsumerConfig(
                 group_id=f"{app.id}-reply-{uuid.uuid4().hex[:12]}",
@@ -71,7 +76,7 @@ class Replies:
             consumer = app.transport.create_consumer([self.topic_name], listener, config)
             await consumer.start()
             self._consumer = consumer
-            self._task = asyncio.create_task(self._run(consumer), name=f"{app.id}:replies")
+            self._task = self.worker.spawn(self._run(consumer), "replies")
             await listener.assigned.wait()  # replies produced from now on are seen
 
     async def _run(self, consumer: ConsumerT) -> None:
@@ -108,17 +113,23 @@ class Replies:
         finally:
             self._waiting.pop(correlation_id, None)
 
-    async def stop(self) -> None:
+    async def stop(self, error: BaseException | None = None) -> None:
+        """Stop reading replies; pending asks fail with ``error`` (or "app stopped")."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await asyncio.wait([self._task])
             self._task = None
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
             self._consumer = None
-        for fut in self._waiting.values():
+        for cid, fut in self._waiting.items():
             if not fut.done():
-                fut.cancel()
+                fut.set_exception(
+                    error
+                    if error is not None
+                    else AppStateError(
+                        f"app {self.worker.app.id} stopped before the reply to request {cid} came"
+                    )
+                )
         self._waiting.clear()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .notebook import progress_bar
+from ..notebook import progress_bar
 
 if TYPE_CHECKING:
-    from .app import App
+    from .worker import Worker
 
 __all__ = ("BoundedRun", "RunResult")
 
@@ -25,13 +25,13 @@ class RunResult(dict[str, list[Any]]):
 class BoundedRun:
     """One ``App.run()``: collects yields, ends on count/idle/timeout, shows progress."""
 
-    def __init__(self, app: App, *, count: int | None, progress: bool) -> None:
-        self.app = app
+    def __init__(self, worker: Worker, *, count: int | None, progress: bool) -> None:
+        self.worker = worker
         self.count = count
         self.result = RunResult()
         self._enough = asyncio.Event()
         label = "outputs" if count else "events"
-        self._bar = progress_bar(count, f"{app.id}: {label}") if progress else None
+        self._bar = progress_bar(count, f"{worker.app.id}: {label}") if progress else None
         self._ticker: asyncio.Future[None] | None = None
 
     def collect(self, agent: str, value: Any) -> None:
@@ -48,7 +48,7 @@ class BoundedRun:
         """Until the first of: the app stopped, idle, ``count`` outputs, ``timeout``."""
         if self._bar is not None:
             self._ticker = asyncio.ensure_future(self._tick())
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.app._stopped.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.worker.stopped.wait())]
         if until_idle:
             waits.append(asyncio.ensure_future(self._until_idle()))
         if self.count is not None:
@@ -69,7 +69,7 @@ class BoundedRun:
             self._bar.close()
 
     def _progress(self) -> int:
-        return len(self.result.all) if self.count else self.app._committer.total_acks
+        return len(self.result.all) if self.count else self.worker.committer.total_acks
 
     async def _tick(self) -> None:
         while True:
@@ -79,14 +79,13 @@ class BoundedRun:
             self._bar.refresh()
 
     async def _until_idle(self) -> None:
-        app = self.app
-        fetcher = app._fetcher
+        worker = self.worker
+        idle = worker.fetcher.idle
         while True:
-            if app._sources:
-                fetcher.idle.clear()
-                await fetcher.idle.wait()  # a fetch found nothing new, at the end
+            if worker.sources:
+                idle.clear()
+                await idle.wait()  # a fetch found nothing new, at the end
             else:
-                await asyncio.sleep(app.conf.fetch_timeout)  # channels only: look again
-            sources = [*app._sources.values(), *app._channel_sources.values()]
-            if all(s.in_flight == 0 for s in sources if s.ports):
+                await asyncio.sleep(worker.app.conf.fetch_timeout)  # channels only: look again
+            if all(s.in_flight == 0 for s in worker.all_sources() if s.ports):
                 return

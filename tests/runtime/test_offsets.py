@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rxstreams._offsets import PartitionOffsets
 from rxstreams.messages import TopicPartition
+from rxstreams.runtime.offsets import PartitionOffsets
 
 TP = TopicPartition("t", 0)
 

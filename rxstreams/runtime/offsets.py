@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
-from .messages import TopicPartition
+from ..messages import TopicPartition
 
 __all__ = ("AckSink", "FlowGate", "PartitionOffsets")
 

@@ -21,30 +21,11 @@ from typing import Any
 import reactivex
 from reactivex import abc
 
-from ._scheduling import loop_scheduler
-from .events import Event, _current
+from .._scheduling import loop_scheduler
+from ..events import Event, _current
+from .tokens import is_pinned, release
 
-__all__ = ("Bridge", "release")
-
-
-def release(item: Any) -> None:
-    """Release the ack token(s) an item carries: an Event, or a list of Events."""
-    if type(item) is Event:
-        item.ack()
-    elif type(item) is list:
-        for e in item:
-            if type(e) is Event:
-                e.ack()
-
-
-def pin(item: Any) -> None:
-    """Never ack this item implicitly: the agent failed while processing it."""
-    if type(item) is Event:
-        item._pin()
-    elif type(item) is list:
-        for e in item:
-            if type(e) is Event:
-                e._pin()
+__all__ = ("Bridge",)
 
 
 class Bridge(abc.ObserverBase[Any]):
@@ -179,15 +160,6 @@ class Bridge(abc.ObserverBase[Any]):
                 _current.reset(token)
             if held is not None and not is_pinned(held):
                 release(held)
-
-
-def is_pinned(item: Any) -> bool:
-    """True when the agent failed on this item (so it must not be acked)."""
-    if type(item) is Event:
-        return item._pinned
-    if type(item) is list:
-        return any(type(e) is Event and e._pinned for e in item)
-    return False
 
 
 def _revoked(item: Any) -> bool:

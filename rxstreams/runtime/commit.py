@@ -1,9 +1,10 @@
-"""The commit policy: when acked offsets go to the broker.
+"""Commit: when acked offsets go to the broker, and what happens first.
 
 Commits happen every ``commit_interval`` seconds, as soon as ``commit_every`` events were
-acked, before partitions are revoked, and on a graceful stop. Before each commit the
-producer is flushed, so whatever the agents produced from those events is on the broker
-before the offsets that led to it are committed.
+acked, before partitions are revoked, and on a graceful stop. A commit takes each
+partition's committable offset (1 + its contiguous acked prefix), tells the lifecycle
+participants (``on_commit``: the producer flushes, so whatever the agents produced from
+those events is on the broker before the offsets that led to it), then commits.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-from .errors import CommitFailedError
-from .logging import get_logger
-from .messages import TopicPartition
-from .types import ConsumerT
+from ..errors import CommitFailedError
+from ..logging import get_logger
+from ..messages import TopicPartition
+from ..types import ConsumerT
+from .lifecycle import Lifecycle
+from .offsets import PartitionOffsets
 
 __all__ = ("Committer",)
 
@@ -24,21 +27,24 @@ log = get_logger(__name__)
 
 
 class Committer:
-    """Commits the committable offsets of a set of partitions, on the app's schedule."""
+    """Commits the committable offsets of the worker's partitions, on its schedule."""
 
     def __init__(
         self,
+        offsets: Mapping[TopicPartition, PartitionOffsets],
+        lifecycle: Lifecycle,
         *,
         interval: float,
         every: int | None,
-        flush: Callable[[], Awaitable[None]],
     ) -> None:
+        self.offsets = offsets
+        self.lifecycle = lifecycle
         self.interval = interval
+        self.consumer: ConsumerT | None = None
         #: the ack counter shared with every PartitionOffsets (see AckSink)
         self.acks = 0
         self._acked_before = 0
         self.every = every if every is not None else sys.maxsize
-        self._flush = flush
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.commits = 0
@@ -54,7 +60,7 @@ class Committer:
         self.acks = 0
         self._wake.set()
 
-    async def run(self, commit: Callable[[], Awaitable[object]]) -> None:
+    async def run(self) -> None:
         """Commit on every interval, or earlier when :meth:`due` is called."""
         while True:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
@@ -63,25 +69,40 @@ class Committer:
                 async with asyncio.timeout(self.interval):
                     await self._wake.wait()
             self._wake.clear()
-            await commit()
+            await self.commit()
 
-    async def commit(
-        self, consumer: ConsumerT, offsets: Mapping[TopicPartition, int]
-    ) -> Mapping[TopicPartition, int]:
-        """Flush the producer, then commit ``offsets``; returns what was committed.
+    def committable(self) -> dict[TopicPartition, int]:
+        """Offsets acked since the last commit, per partition."""
+        out: dict[TopicPartition, int] = {}
+        for tp, po in self.offsets.items():
+            c = po.to_commit()
+            if c is not None:
+                out[tp] = c
+        return out
+
+    async def commit(self) -> Mapping[TopicPartition, int]:
+        """Commit what is committable now; returns what was committed.
 
         A commit fenced by a rebalance is logged, not raised: those partitions are being
         revoked and their events will be processed again by their new owner.
         """
-        if not offsets:
+        consumer = self.consumer
+        if consumer is None:
             return {}
         async with self._lock:
-            await self._flush()
+            offsets = self.committable()
+            if not offsets:
+                return {}
+            await self.lifecycle.commit(offsets)
             try:
                 await consumer.commit(offsets)
             except CommitFailedError as exc:
                 log.warning("commit_fenced", error=str(exc), offsets=_fmt(offsets))
                 return {}
+            for tp, o in offsets.items():
+                po = self.offsets.get(tp)
+                if po is not None:
+                    po.committed = o
         self.commits += 1
         log.debug("offsets_committed", offsets=_fmt(offsets))
         return offsets

@@ -20,15 +20,16 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from ._offsets import PartitionOffsets
-from .codecs import JSONCodec
-from .errors import CodecError
-from .events import Event
-from .logging import get_logger
-from .types import CodecT, MessageT
+from ..codecs import JSONCodec
+from ..errors import CodecError
+from ..events import Event
+from ..logging import get_logger
+from ..types import CodecT, MessageT
+from .offsets import PartitionOffsets
+from .tokens import attach, root, split
 
 if TYPE_CHECKING:
-    from .app import App
+    from .worker import Worker
 
 __all__ = ("Port", "Source")
 
@@ -45,8 +46,9 @@ class Port:
     def __init__(self, source: Source, observer: abc.ObserverBase[Any]) -> None:
         self.source = source
         self.observer = observer
-        self.app = source.app
-        self.redelivery_limit = source.app.conf.redelivery_limit
+        #: the app the events came from (``event.send("topic name")`` uses it)
+        self.app = source.worker.app
+        self.redelivery_limit = source.worker.app.conf.redelivery_limit
         #: the subscriber's pipeline errored: events it let go of are not acked implicitly
         #: (they may be the one that failed, or ones an operator held), explicit acks count
         self.failed = False
@@ -64,11 +66,11 @@ class Port:
 
 
 class Source:
-    """A hot Observable of Events for one topic subscription of an app."""
+    """A hot Observable of Events for one topic (or channel) of a worker."""
 
     def __init__(
         self,
-        app: App,
+        worker: Worker,
         name: str,
         key_codec: CodecT,
         value_codec: CodecT,
@@ -78,7 +80,7 @@ class Source:
         on_decode_error: str = "raise",
         dead_letter_topic: str | None = None,
     ) -> None:
-        self.app = app
+        self.worker = worker
         #: what happens to a record that does not decode: raise, skip or dead_letter
         self.on_decode_error = on_decode_error
         self.dead_letter_topic = dead_letter_topic
@@ -93,7 +95,7 @@ class Source:
         # flow control (see PartitionOffsets.ack)
         self.in_flight = 0
         self.paused = False
-        self.maxsize = app.conf.stream_buffer_maxsize
+        self.maxsize = worker.app.conf.stream_buffer_maxsize
         self.resume_below = self.maxsize // 2
         #: set while there is room (not paused); channel senders wait on it
         self.room = asyncio.Event()
@@ -162,8 +164,8 @@ class Source:
         """Decode each record once and hand it to the subscribers, in order.
 
         The one-subscriber case (nearly every agent) builds its Events inline, slot by
-        slot: it is the hottest loop of the library, and a helper call per event costs
-        more than the duplication with :meth:`_emit_many`.
+        slot, as :func:`~rxstreams.runtime.tokens.root` does: it is the hottest loop of
+        the library, and a helper call per event costs more than the duplication.
         """
         if offsets.closed:  # held for a partition revoked meanwhile: the new owner has it
             return
@@ -216,10 +218,7 @@ class Source:
             except Exception as exc:
                 self._undecodable(m, offsets, exc)
                 continue
-            ev: Event[Any, Any] = Event(key, value, None, m)
-            ev._owns = True
-            ev._pending = 1
-            ev.offsets = offsets
+            ev = root(Event, key, value, m, offsets)
             self._fan_out(ev, snapshot)
             if any(p.closed for p in snapshot):
                 self._rest(messages[i + 1 :], offsets)
@@ -250,7 +249,7 @@ class Source:
             )
             offsets.ack(m.offset)
         elif policy == "dead_letter":
-            self.app._dead_letter_record(m, offsets, exc, self.dead_letter_topic)
+            self.worker.dead_letters.record(m, offsets, exc, self.dead_letter_topic)
         else:
             raise CodecError(
                 f"cannot decode {where}: {exc}; its offset is not committed (the app stops; "
@@ -264,7 +263,7 @@ class Source:
             ev._port = ports[0]
             ports[0].observer.on_next(ev)
             return
-        for port, view in zip(ports, ev._split(len(ports)), strict=True):
+        for port, view in zip(ports, split(ev, len(ports)), strict=True):
             view._port = port
             port.observer.on_next(view)
 
@@ -286,10 +285,15 @@ class Source:
         """Deliver one in-process (channel) event, already decoded."""
         offsets = self.local
         assert offsets is not None, "deliver_local() is for channel sources"
-        ev: Event[Any, Any] = Event(key, value, headers, message, timestamp)
-        ev._owns = True
-        ev._pending = 1
-        ev.offsets = offsets
+        ev = root(
+            Event,
+            key,
+            value,
+            message,
+            offsets,
+            headers=None if headers is None else dict(headers),
+            timestamp=timestamp,
+        )
         offsets.delivered([message.offset])
         self.in_flight += 1
         if not self.ports or self._held:
@@ -312,10 +316,7 @@ class Source:
         """
         offsets = self.local
         assert offsets is not None, "deliver_view() is for channel sources"
-        mark: Event[Any, Any] = Event(None, None, None, marker, 0.0)
-        mark._owns = True
-        mark._pending = 1
-        mark.offsets = offsets
+        mark = root(Event, None, None, marker, offsets, timestamp=0.0)
         offsets.delivered([marker.offset])
         self.in_flight += 1
         if not self.ports or self._held:
@@ -333,15 +334,13 @@ class Source:
         if len(ports) == 1:
             port = ports[0]
             view._port = mark._port = port
-            keep = view._keep
-            view._keep = [mark] if keep is None else [*keep, mark]
+            attach(view, mark)
             port.observer.on_next(view)
             return
         ports = list(ports)
-        for port, v, m in zip(ports, view._split(len(ports)), mark._split(len(ports)), strict=True):
+        for port, v, m in zip(ports, split(view, len(ports)), split(mark, len(ports)), strict=True):
             v._port = m._port = port
-            keep = v._keep
-            v._keep = [m] if keep is None else [*keep, m]
+            attach(v, m)
             port.observer.on_next(v)
 
     def release_held(self) -> int:
