@@ -107,10 +107,22 @@ def _use_broker(app: App, url: str | None) -> None:
 
 
 async def _run_worker(app: App) -> None:
+    """Run until SIGTERM/SIGINT: the first one stops gracefully (draining up to
+    ``shutdown_timeout``), a second one stops at once (nothing unfinished is committed)."""
     loop = asyncio.get_running_loop()
+    signals = 0
     stop = asyncio.Event()
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            stop.set()
+        else:
+            loop.create_task(app.stop(drain=False))
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     await app.start()
     stopped = asyncio.ensure_future(app.wait())
     asked = asyncio.ensure_future(stop.wait())

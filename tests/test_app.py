@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 
-from rxstreams import App, AppStateError, ConfigurationError, Stream
+from rxstreams import App, AppStateError, ConfigurationError, Stream, TopicPartition
 from rxstreams.testing import wait_assigned
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
@@ -179,3 +180,18 @@ async def test_a_stream_created_while_running_is_subscribed(
         await asyncio.wait_for(read_second(), timeout=30)
     assert got == [42]
     assert "second" in broker.topics()
+
+
+async def test_a_script_that_only_sends_delivers_every_record(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """Sending from an app that was never started, then stop(): all records are on the
+    broker, and the producer is closed."""
+    app = make_app("sender")
+    for i in range(200):
+        await app.topic("only-sent").send(value=i)
+    await app.stop()
+    assert app.state == "stopped"
+    assert broker.partition_count("only-sent") == 1
+    records = broker.records(TopicPartition("only-sent", 0))
+    assert [orjson.loads(r.value) for r in records if r.value is not None] == list(range(200))

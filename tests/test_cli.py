@@ -86,3 +86,44 @@ def test_worker_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     _, rest = proc.communicate(timeout=30)
     assert proc.returncode == 0, rest
     assert '"app_stopped"' in rest
+
+
+def test_ctrl_c_twice_stops_at_once(tmp_path: Path) -> None:
+    """The first Ctrl-C logs what it drains and waits for the stuck agent; the second one
+    stops the worker at once (exit 0). (That nothing past the unfinished event is committed
+    is tested in process: tests/runtime/test_worker.py.)"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rxstreams", "worker", "tests.apps.stuck:app", "--json-logs"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+
+    def wait_for(event: str) -> dict[str, object]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline() if proc.stderr is not None else ""
+            lines.append(line)
+            if f'"{event}"' in line:
+                parsed: dict[str, object] = json.loads(line)
+                return parsed
+        raise AssertionError(f"no {event} in:\n{''.join(lines)}")
+
+    wait_for("stuck")
+    proc.send_signal(signal.SIGINT)
+    stopping = wait_for("app_stopping")
+    assert stopping["draining"] == 8  # offsets 2..9: fetched, not done
+    time.sleep(1.0)
+    assert proc.poll() is None  # still draining (shutdown_timeout is 600 s)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 0, rest
+    assert '"drain_cut"' in rest
+    stopped = [json.loads(line) for line in rest.splitlines() if '"app_stopped"' in line]
+    assert stopped, rest

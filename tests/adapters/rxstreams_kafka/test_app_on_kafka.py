@@ -64,3 +64,31 @@ async def test_an_app_runs_until_idle_on_kafka_and_commits_everything(
     assert {tp: await checker.committed(tp) for tp in tps} == ends
     # and what the agent produced is on the sink topic
     assert await transport.partition_count(sink) == 2
+
+
+async def test_a_script_that_only_sends_delivers_every_record(
+    kafka_url: str, transport: KafkaTransport, names: Callable[[str], str]
+) -> None:
+    """Sending from an app that was never started, then stop(): all 200 records arrive."""
+    topic, app_id = names("only-sent"), names("sender")
+    # a long linger keeps records in the producer's buffer: only a flush on stop sends them
+    app = App(app_id, broker=kafka_url, topic_partitions=1, producer_linger=1.0)
+    for i in range(200):
+        await app.topic(topic).send(value=i)
+    await app.stop()
+    assert app.state == "stopped"
+
+    checker = transport.create_consumer(
+        [topic],
+        RecordingListener("checker", []),
+        ConsumerConfig(names("checker"), "checker", session_timeout=2, fetch_max_wait=0.05),
+    )
+    await checker.start()
+    await wait_assigned(checker, partitions=1)
+    got: list[int] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(got) < 200 and loop.time() < deadline:
+        for messages in (await checker.getmany(timeout=0.2)).values():
+            got.extend(orjson.loads(m.value) for m in messages if m.value is not None)
+    assert got == list(range(200))
