@@ -112,6 +112,7 @@ async def _run_worker(app: App) -> None:
     loop = asyncio.get_running_loop()
     signals = 0
     stop = asyncio.Event()
+    cuts: list[asyncio.Task[None]] = []
 
     def on_signal() -> None:
         nonlocal signals
@@ -119,7 +120,7 @@ async def _run_worker(app: App) -> None:
         if signals == 1:
             stop.set()
         else:
-            loop.create_task(app.stop(drain=False))
+            cuts.append(loop.create_task(app.stop(drain=False)))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
