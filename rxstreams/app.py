@@ -12,14 +12,16 @@ import contextlib
 import enum
 import weakref
 from collections.abc import Callable
+from datetime import timedelta, tzinfo
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from ._bridge import Bridge
 from ._commit import Committer
 from ._dead_letter import dead_letter_record
 from ._display import app_html
 from ._fetcher import Fetcher
+from ._leader import LeaderElection
 from ._offsets import PartitionOffsets
 from ._replies import Replies
 from ._runs import BoundedRun, RunResult
@@ -31,6 +33,7 @@ from .errors import AppStateError, ConfigurationError
 from .logging import get_logger
 from .messages import TopicPartition
 from .settings import Settings
+from .timers import CrontabSpec, TaskFun, TaskSpec, TimerSpec, WallClock
 from .topics import Topic
 from .transports import transport_from_url
 from .types import CodecT, MessageT, ProducerT, TransportT
@@ -76,6 +79,10 @@ class App:
         self.topics: dict[str, Topic[Any, Any]] = {}
         self.channels: list[Channel[Any, Any]] = []
         self.agents: dict[str, Agent[Any]] = {}
+        #: tasks, timers and crontabs (rxstreams.timers), in the order declared
+        self.timers: list[TaskSpec] = []
+        #: whether this worker leads its group, for on_leader timers (rxstreams._leader)
+        self.leader = LeaderElection(self)
         self._sources: dict[str, Source] = {}
         self._channel_sources: dict[int, Source] = {}
         self._producer: ProducerT | None = None
@@ -215,6 +222,65 @@ class App:
 
         return register
 
+    @overload
+    def task(self, fun: TaskFun, /) -> TaskFun: ...
+
+    @overload
+    def task(
+        self, fun: None = None, /, *, name: str | None = None
+    ) -> Callable[[TaskFun], TaskFun]: ...
+
+    def task(self, fun: Any = None, /, *, name: str | None = None) -> Any:
+        """Decorate ``async def fun()`` (or ``fun(app)``) to run it once when the worker
+        starts, after the agents. Usable as ``@app.task`` and ``@app.task()``."""
+
+        def register(fun: TaskFun) -> TaskFun:
+            return self._declare_timer(TaskSpec(fun, name=name), fun)
+
+        return register if fun is None else register(fun)
+
+    def timer(
+        self, interval: float | timedelta, on_leader: bool = False, *, name: str | None = None
+    ) -> Callable[[TaskFun], TaskFun]:
+        """Decorate ``async def fun()`` (or ``fun(app)``) to run it every ``interval``
+        seconds while the worker runs; the first run is one interval after the start, as in
+        Faust. ``on_leader=True``: on one worker of the group only. See
+        :class:`~rxstreams.timers.TimerSpec`."""
+
+        def register(fun: TaskFun) -> TaskFun:
+            spec = TimerSpec(fun, interval, on_leader=on_leader, name=name)
+            return self._declare_timer(spec, fun)
+
+        return register
+
+    def crontab(
+        self,
+        cron_format: str,
+        *,
+        timezone: tzinfo | str | None = None,
+        on_leader: bool = False,
+        name: str | None = None,
+        clock: WallClock | None = None,
+    ) -> Callable[[TaskFun], TaskFun]:
+        """Decorate ``async def fun()`` (or ``fun(app)``) to run it at the times of the
+        cron expression ``cron_format``, in ``timezone`` (default UTC, as in Faust).
+        ``on_leader=True``: on one worker of the group only. See
+        :class:`~rxstreams.timers.CrontabSpec`."""
+
+        def register(fun: TaskFun) -> TaskFun:
+            spec = CrontabSpec(
+                fun, cron_format, timezone=timezone, on_leader=on_leader, name=name, clock=clock
+            )
+            return self._declare_timer(spec, fun)
+
+        return register
+
+    def _declare_timer(self, spec: TaskSpec, fun: TaskFun) -> TaskFun:
+        self.timers.append(spec)
+        if self._state is State.RUNNING:  # declared in a later notebook cell: run it now
+            self._spawn(spec.run(self), spec.task_name)
+        return fun
+
     # -- sources ------------------------------------------------------------------------------
 
     def _source_for_topic(self, topic: Topic[Any, Any]) -> Source:
@@ -311,6 +377,9 @@ class App:
             await self._ensure_producer()
             for agent in self.agents.values():
                 await agent.start()
+            # tasks, timers and crontabs (rxstreams.timers), after the agents
+            for spec in self.timers:
+                self._spawn(spec.run(self), spec.task_name)
             if self._sources:
                 fetcher = self._fetcher
                 consumer = self.transport.create_consumer(
@@ -377,6 +446,7 @@ class App:
         for agent in self.agents.values():
             await agent.stop()
         await self._replies.stop()
+        await self.leader.stop()  # the election of on_leader timers (rxstreams._leader)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

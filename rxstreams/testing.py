@@ -27,6 +27,7 @@ async def crash(app: App) -> None:
     crash_member = getattr(consumer, "crash", None)
     if crash_member is not None:
         crash_member()
+    app.leader.crash()  # the election of on_leader timers dies with the process too
     tasks = list(app._tasks)
     for agent in app.agents.values():
         tasks.extend(agent._tasks.values())
