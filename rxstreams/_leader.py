@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING
 
 from .logging import get_logger
 from .messages import TopicPartition, TopicSpec
-from .types import ConsumerConfig, ConsumerT
+from .types import ConsumerT
 
 if TYPE_CHECKING:
     from .app import App
@@ -68,15 +69,12 @@ class LeaderElection:
             if self._consumer is not None or self._closed:
                 return
             app = self._app
-            conf = app.conf
             await app.transport.create_topics([TopicSpec(self.topic_name, 1, internal=True)])
-            config = ConsumerConfig(
+            config = dataclasses.replace(  # the app's group settings (session timeout, ...)
+                app.conf.consumer_config(),
                 group_id=self.topic_name,
                 client_id=f"{app.id}-leader",
                 auto_offset_reset="latest",
-                session_timeout=conf.session_timeout,
-                heartbeat_interval=min(3.0, conf.session_timeout / 3),
-                rebalance_timeout=conf.rebalance_timeout,
                 max_poll_records=1,
             )
             consumer = app.transport.create_consumer([self.topic_name], self, config)

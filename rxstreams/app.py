@@ -377,9 +377,6 @@ class App:
             await self._ensure_producer()
             for agent in self.agents.values():
                 await agent.start()
-            # tasks, timers and crontabs (rxstreams.timers), after the agents
-            for spec in self.timers:
-                self._spawn(spec.run(self), spec.task_name)
             if self._sources:
                 fetcher = self._fetcher
                 consumer = self.transport.create_consumer(
@@ -389,6 +386,9 @@ class App:
                 await consumer.start()
                 self._spawn(fetcher.run(), "fetcher")
                 self._spawn(self._committer.run(fetcher.commit), "committer")
+            # tasks, timers and crontabs (rxstreams.timers), once the agents run
+            for spec in self.timers:
+                self._spawn(spec.run(self), spec.task_name)
         except BaseException:
             self._state = State.RUNNING
             await self._shutdown(commit=False)

@@ -4,6 +4,7 @@ ones (rxstreams/_leader.py): in virtual time on the embedded broker, and on Kafk
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -511,38 +512,40 @@ async def test_the_leadership_moves_when_the_leader_leaves(
 @pytest.mark.kafka
 @pytest.mark.looptime(False)
 async def test_on_leader_on_kafka_one_leader_then_the_other_takes_over(kafka_url: str) -> None:
-    """Two workers on Kafka: exactly one runs the timer; when it stops, the other does."""
-    app_id = f"leader-{datetime.now(UTC).strftime('%H%M%S%f')}"
+    """Two workers on Kafka: one runs the timer; when it stops, the other does; never two."""
+    app_id = f"leader-{uuid.uuid4().hex[:8]}"
     settings: dict[str, Any] = {"session_timeout": 2, "topic_partitions": 1}
     a = App(app_id, broker=kafka_url, **settings)
     b = App(app_id, broker=kafka_url, **settings)
-    runs: dict[str, int] = {}
+    runs: dict[str, int] = {"a": 0, "b": 0}
     count_runs(a, "a", runs)
     count_runs(b, "b", runs)
-    label = {id(a): "a", id(b): "b"}
+    name = {id(a): "a", id(b): "b"}
+
+    async def settled_leader(within: float) -> tuple[App, App]:
+        """(leader, other) once one worker has led for 1.5 s; never two leaders meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline, since = loop.time() + within, None
+        while loop.time() < deadline:
+            leaders = [x for x in (a, b) if x.state == "running" and x.leader.is_leader]
+            assert len(leaders) <= 1
+            since = (since or loop.time()) if leaders else None
+            if since is not None and loop.time() - since >= 1.5:
+                return (a, b) if leaders[0] is a else (b, a)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no settled leader within {within}s")
+
     try:
         await a.start()
         await b.start()
-        first, second = await asyncio.wait_for(_leader_of(a, b), 20)
+        leader, other = await settled_leader(20)
+        before = dict(runs)
         await asyncio.sleep(1.5)
-        assert not second.leader.is_leader
-        assert label[id(first)] in runs
-        assert label[id(second)] not in runs
-        await first.stop()
-        await asyncio.wait_for(second.leader.wait_until_leader(), 20)
-        await asyncio.sleep(1.5)
-        assert runs.get(label[id(second)], 0) >= 1
+        assert runs[name[id(leader)]] > before[name[id(leader)]]
+        assert runs[name[id(other)]] == before[name[id(other)]]
+        await leader.stop()
+        assert (await settled_leader(20))[0] is other
+        assert runs[name[id(other)]] > before[name[id(other)]]
     finally:
         await a.stop()
         await b.stop()
-
-
-async def _leader_of(a: App, b: App) -> tuple[App, App]:
-    """(the leader, the other) once one of ``a`` and ``b`` leads."""
-    _, pending = await asyncio.wait(
-        [asyncio.ensure_future(x.leader.wait_until_leader()) for x in (a, b)],
-        return_when=asyncio.FIRST_COMPLETED,
-    )
-    for task in pending:
-        task.cancel()
-    return (a, b) if a.leader.is_leader else (b, a)
