@@ -27,6 +27,7 @@ from .errors import (
     RecordError,
     RejectedTooOftenError,
     RxStreamsError,
+    TaskError,
     TransportError,
     UnknownTopicError,
 )
@@ -87,6 +88,7 @@ __all__ = (
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
+    "TaskError",
     "TransportError",
     "UnknownTopicError",
 )

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta, tzinfo
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from ._display import app_html
 from .agents import Agent, AgentFun, OnError
 from .channels import Channel
 from .codecs import get_codec
 from .errors import ConfigurationError
+from .runtime.leader import LeaderElection
 from .runtime.runs import BoundedRun, RunResult
 from .runtime.worker import State, Worker
 from .settings import Settings
+from .timers import CrontabSpec, TaskFun, TaskSpec, TimerSpec, WallClock
 from .topics import Topic
 from .types import CodecT, TransportT
 
@@ -55,6 +58,8 @@ class App:
         self.topics: dict[str, Topic[Any, Any]] = {}
         self.channels: list[Channel[Any, Any]] = []
         self.agents: dict[str, Agent[Any]] = {}
+        #: tasks, timers and crontabs (rxstreams.timers), in the order declared
+        self.timers: list[TaskSpec] = []
         self._worker: Worker | None = None
         #: the task running an ``async with app:`` body (cancelled if the app crashes)
         self._body: asyncio.Task[Any] | None = None
@@ -177,6 +182,70 @@ class App:
             return agent
 
         return register
+
+    @overload
+    def task(self, fun: TaskFun, /) -> TaskFun: ...
+
+    @overload
+    def task(
+        self, fun: None = None, /, *, name: str | None = None
+    ) -> Callable[[TaskFun], TaskFun]: ...
+
+    def task(self, fun: Any = None, /, *, name: str | None = None) -> Any:
+        """Decorate ``async def fun()`` (or ``fun(app)``) to run it once when the worker
+        starts, after the agents. Usable as ``@app.task`` and ``@app.task()``."""
+
+        def register(fun: TaskFun) -> TaskFun:
+            return self._declare_timer(TaskSpec(fun, name=name), fun)
+
+        return register if fun is None else register(fun)
+
+    def timer(
+        self, interval: float | timedelta, on_leader: bool = False, *, name: str | None = None
+    ) -> Callable[[TaskFun], TaskFun]:
+        """Decorate ``async def fun()`` (or ``fun(app)``) to run it every ``interval``
+        seconds while the worker runs; the first run is one interval after the start, as in
+        Faust. ``on_leader=True``: on one worker of the group only. See
+        :class:`~rxstreams.timers.TimerSpec`."""
+
+        def register(fun: TaskFun) -> TaskFun:
+            spec = TimerSpec(fun, interval, on_leader=on_leader, name=name)
+            return self._declare_timer(spec, fun)
+
+        return register
+
+    def crontab(
+        self,
+        cron_format: str,
+        *,
+        timezone: tzinfo | str | None = None,
+        on_leader: bool = False,
+        name: str | None = None,
+        clock: WallClock | None = None,
+    ) -> Callable[[TaskFun], TaskFun]:
+        """Decorate ``async def fun()`` (or ``fun(app)``) to run it at the times of the
+        cron expression ``cron_format``, in ``timezone`` (default UTC, as in Faust).
+        ``on_leader=True``: on one worker of the group only. See
+        :class:`~rxstreams.timers.CrontabSpec`."""
+
+        def register(fun: TaskFun) -> TaskFun:
+            spec = CrontabSpec(
+                fun, cron_format, timezone=timezone, on_leader=on_leader, name=name, clock=clock
+            )
+            return self._declare_timer(spec, fun)
+
+        return register
+
+    def _declare_timer(self, spec: TaskSpec, fun: TaskFun) -> TaskFun:
+        self.timers.append(spec)
+        if self.state == "running":  # declared in a later notebook cell: run it now
+            self.worker.spawn(spec.run(self), spec.task_name)
+        return fun
+
+    @property
+    def leader(self) -> LeaderElection:
+        """Whether this worker leads its group (for ``on_leader`` timers and crontabs)."""
+        return self.worker.leader
 
     # -- transport ----------------------------------------------------------------------------
 

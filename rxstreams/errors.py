@@ -14,6 +14,7 @@ The tree::
     ├── CodecError                  a key or value could not be encoded or decoded
     │   └── RecordError             a Record failed to decode or validate (names the field)
     ├── AgentError                  an agent failed and its error policy said stop
+    ├── TaskError                   a task, timer or crontab raised: the app stops
     └── AskTimeoutError             ``Agent.ask()`` got no reply in time
 """
 
@@ -31,6 +32,7 @@ __all__ = (
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
+    "TaskError",
     "TransportError",
     "UnknownTopicError",
 )
@@ -89,6 +91,10 @@ class RecordError(CodecError):
 
 class AgentError(RxStreamsError):
     """Raised by the app when an agent failed and its error policy is to stop."""
+
+
+class TaskError(RxStreamsError):
+    """Raised by the app when a task, timer or crontab raised (its error is the cause)."""
 
 
 class AskTimeoutError(RxStreamsError, TimeoutError):

@@ -15,8 +15,8 @@ A worker is created on first use: a stream being created, a record being sent, o
 3. the lifecycle participants' ``on_revoking`` for every partition;
 4. the offsets are frozen: from here on nothing becomes committable;
 5. the final commit of what was acked (the producer is flushed first);
-6. the agents' instances, then every other task, newest first; pending ``ask()`` calls
-   fail with the app's error (or "app stopped");
+6. the agents' instances; pending ``ask()`` calls fail with the app's error (or "app
+   stopped"); the leader election leaves its group; then every other task, newest first;
 7. the participants' ``on_revoked`` for every partition;
 8. the consumers leave the group; the producer is flushed and closed; the transport, if
    the app created it, is closed.
@@ -45,6 +45,7 @@ from .bridge import Bridge
 from .commit import Committer
 from .dead_letter import DeadLetters
 from .fetch import Fetcher
+from .leader import LeaderElection
 from .lifecycle import Lifecycle, Participant
 from .offsets import PartitionOffsets
 from .producer import Producing
@@ -114,6 +115,8 @@ class Worker:
         self.lifecycle.add(_DropRevoked(self))
         self.dead_letters = DeadLetters(self)
         self.replies = Replies(self)
+        #: whether this worker leads its group (for on_leader timers)
+        self.leader = LeaderElection(self)
         #: the bounded run (``App.run``) collecting what agents yield, if any
         self.run: BoundedRun | None = None
         #: every consumer or reader this worker created (they stop, or die, with it)
@@ -247,6 +250,8 @@ class Worker:
                 await agent.start()
             if self.sources and self.fetcher.consumer is None:
                 await self._start_consumer()
+            for spec in app.timers:  # tasks, timers and crontabs, once the agents run
+                self.spawn(spec.run(app), spec.task_name)
         except BaseException:
             self.state = State.RUNNING
             await self._shutdown(drain=False)
@@ -322,6 +327,7 @@ class Worker:
         for agent in self.app.agents.values():
             await agent.stop()
         await self.replies.stop(self.error)
+        await self.leader.stop()  # another worker takes the leadership over at once
         await self.tasks.close()
         await self._quietly(self.lifecycle.revoked(partitions), "revoked")
         for source in self.all_sources():
@@ -380,6 +386,7 @@ class Worker:
     async def kill(self) -> None:
         """Die the way a killed process does: no drain, no commit, no leaving the group."""
         self.freeze()
+        self.leader.crash()
         for consumer in self.consumers:
             die = getattr(consumer, "crash", None)
             if die is not None:
