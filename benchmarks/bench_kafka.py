@@ -177,15 +177,15 @@ async def rx_consume(url: str, topic: str, ends: dict[int, int]) -> float:
             counts[key] += 1
             totals[key] += amount
 
-    fetcher = app._fetcher
+    worker = app.worker
     await app.start()
     try:
         while True:  # the last commit: everything acked, then committed (checked every 2 ms)
-            offsets = fetcher.offsets
+            offsets = worker.offsets
             if len(offsets) == PARTS and all(
                 po.committable == ends[tp.partition] for tp, po in offsets.items()
             ):
-                await fetcher.commit()
+                await worker.committer.commit()
                 if all(po.committed == ends[tp.partition] for tp, po in offsets.items()):
                     break
             await asyncio.sleep(0.002)

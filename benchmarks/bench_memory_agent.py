@@ -78,9 +78,10 @@ async def run_agent(broker: MemoryBroker, group: str = "bench") -> tuple[float, 
 
     t0 = time.perf_counter()
     await app.start()
-    while app._fetcher.offsets.get(tp) is None or app._fetcher.offsets[tp].committable != N:
+    offsets = app.worker.offsets
+    while offsets.get(tp) is None or offsets[tp].committable != N:
         await asyncio.sleep(0.01)
-    await app._fetcher.commit()
+    await app.worker.committer.commit()
     elapsed = time.perf_counter() - t0
     assert broker.committed(group, tp) == N
     await app.stop()
