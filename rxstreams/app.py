@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta, tzinfo
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
 
 from ._display import app_html
 from .agents import Agent, AgentFun, OnError
@@ -29,9 +29,26 @@ from .timers import CrontabSpec, TaskFun, TaskSpec, TimerSpec, WallClock
 from .topics import Topic
 from .types import CodecT, TransportT
 
-__all__ = ("App", "RunResult")
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ("App", "RunResult", "TopicOptions")
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TopicOptions(TypedDict, total=False):
+    """The options of :meth:`App.topic` besides ``key_type`` and ``value_type``."""
+
+    partitions: int | None
+    key_serializer: str | CodecT | None
+    value_serializer: str | CodecT | None
+    retention: float | None
+    internal: bool
+    on_decode_error: str | None
+    dead_letter_topic: str | None
 
 
 class App:
@@ -79,6 +96,46 @@ class App:
         return self.conf.id
 
     # -- declaring ----------------------------------------------------------------------------
+
+    @overload
+    def topic(
+        self,
+        name: str,
+        *,
+        key_type: type[K],
+        value_type: type[V],
+        **options: Unpack[TopicOptions],
+    ) -> Topic[K, V]: ...
+
+    @overload
+    def topic(
+        self,
+        name: str,
+        *,
+        key_type: type[K],
+        value_type: None = None,
+        **options: Unpack[TopicOptions],
+    ) -> Topic[K, Any]: ...
+
+    @overload
+    def topic(
+        self,
+        name: str,
+        *,
+        key_type: None = None,
+        value_type: type[V],
+        **options: Unpack[TopicOptions],
+    ) -> Topic[Any, V]: ...
+
+    @overload
+    def topic(
+        self,
+        name: str,
+        *,
+        key_type: Any = None,
+        value_type: Any = None,
+        **options: Unpack[TopicOptions],
+    ) -> Topic[Any, Any]: ...
 
     def topic(
         self,
