@@ -22,7 +22,7 @@ from ._bridge import Bridge
 from ._context import StreamContext
 from ._display import esc
 from ._lineage import lineage
-from .errors import AppStateError
+from .errors import AppStateError, ArgumentTypeError
 from .events import Event
 from .operators import map_
 from .operators._fused import Step, fused
@@ -42,7 +42,10 @@ class Stream(Generic[T]):
     """A stream of values of type ``T`` (carried as Events, so acks follow them).
 
     Args:
-        channel: a Topic or Channel to stream from.
+        channel: a Topic or Channel to stream from (the same as ``channel.stream()``).
+
+    Raises:
+        ArgumentTypeError: ``channel`` is missing, or not a Topic or a Channel.
     """
 
     def __init__(
@@ -56,10 +59,13 @@ class Stream(Generic[T]):
         **kwargs: Any,
     ) -> None:
         if channel is not None:
-            base: Stream[T] = channel.stream(**kwargs)
+            stream_of = getattr(channel, "stream", None)
+            if not callable(stream_of):
+                raise ArgumentTypeError(f"Stream() streams a Topic or a Channel, not {channel!r}")
+            base: Stream[T] = stream_of(**kwargs)
             observable, app, sources, ctx = base.observable, base.app, base.sources, base.ctx
         if observable is None or app is None:
-            raise TypeError("Stream() needs a channel or topic to stream from")
+            raise ArgumentTypeError("Stream() needs a Topic or a Channel to stream from")
         self._observable: reactivex.Observable[Any] = observable
         self.app: App = app
         #: the topic/channel sources this stream reads

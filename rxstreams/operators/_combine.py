@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import reactivex
 
-from ..errors import ConfigurationError
+from ..errors import ArgumentTypeError, ConfigurationError
 
 if TYPE_CHECKING:
     from ..streams import Stream
@@ -37,9 +37,9 @@ def combine_(stream: Stream[Any], others: Sequence[Stream[Any]]) -> Stream[Any]:
         Unchanged: each item keeps the token it came with.
 
     Errors:
-        ``others`` empty, not Streams, or of another app: :class:`TypeError` or
-        :class:`~rxstreams.errors.ConfigurationError` at once. An error of any input
-        errors the combined stream.
+        ``others`` empty, or of another app: :class:`~rxstreams.errors.ConfigurationError`
+        at once; not Streams: :class:`~rxstreams.errors.ArgumentTypeError`. An error of
+        any input errors the combined stream.
     """
     check_streams(stream, others, "combine")
     merged = reactivex.merge(stream.observable, *(o.observable for o in others))
@@ -54,7 +54,7 @@ def check_streams(stream: Stream[Any], others: Sequence[Any], what: str) -> None
         raise ConfigurationError(f"{what}() needs at least one other stream")
     for other in others:
         if not isinstance(other, Stream):
-            raise TypeError(f"{what}() takes Streams, not {other!r} (use topic.stream())")
+            raise ArgumentTypeError(f"{what}() takes Streams, not {other!r} (use topic.stream())")
         if other.app is not stream.app:
             raise ConfigurationError(
                 f"{what}(): {other!r} belongs to app {other.app.id!r}, not {stream.app.id!r}"

@@ -49,9 +49,9 @@ def concat_(stream: Stream[Any], others: Sequence[Stream[Any]]) -> Stream[Any]:
         before its turn stay in flight (uncommitted) until delivered and processed.
 
     Errors:
-        ``others`` empty, not Streams, or of another app: :class:`TypeError` or
-        :class:`~rxstreams.errors.ConfigurationError` at once. An error of the running
-        stream errors the concatenation.
+        ``others`` empty, or of another app: :class:`~rxstreams.errors.ConfigurationError`
+        at once; not Streams: :class:`~rxstreams.errors.ArgumentTypeError`. An error of
+        the running stream errors the concatenation.
     """
     check_streams(stream, others, "concat")
     chained = reactivex.concat(stream.observable, *(o.observable for o in others))

@@ -16,7 +16,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._context import StreamContext
-from ..errors import AppStateError, ConfigurationError
+from ..errors import AppStateError, ArgumentTypeError, ConfigurationError
 from ..events import Event
 from ..logging import get_logger
 from ._combine import check_streams
@@ -89,11 +89,13 @@ def join_(
         time on (logged once as ``join_window_full``; the timer guarantees progress).
 
     Errors:
-        ``within`` missing or not > 0, ``others`` empty, not Streams or of another app:
-        :class:`~rxstreams.errors.ConfigurationError` (or :class:`TypeError`) at once. An
-        exception from ``key`` (or an unhashable key) goes to the agent's error policy;
-        by default the stream fails and that event is not committed. Batches (lists, from
-        ``buffer``) are refused with :class:`TypeError`.
+        At once: :class:`~rxstreams.errors.ConfigurationError` for ``within`` missing or
+        not > 0, ``others`` empty or of another app;
+        :class:`~rxstreams.errors.ArgumentTypeError` for an input that is not a Stream or
+        a ``key`` that is not callable. An exception from ``key`` (or an unhashable key)
+        goes to the agent's error policy; by default the stream fails and that event is
+        not committed. Batches (lists, from ``buffer``) fail the stream with
+        :class:`~rxstreams.errors.ArgumentTypeError`.
     """
     check_streams(stream, others, "join")
     if within is None:
@@ -101,7 +103,7 @@ def join_(
     if isinstance(within, bool) or not isinstance(within, int | float) or not within > 0:
         raise ConfigurationError(f"join(within=...) must be seconds > 0, not {within!r}")
     if key is not None and not callable(key):
-        raise TypeError(f"join(key=...) must be a function of the value, not {key!r}")
+        raise ArgumentTypeError(f"join(key=...) must be a function of the value, not {key!r}")
     inputs = [stream, *others]
     limits = [min((s.maxsize for s in i.sources), default=None) for i in inputs]
     observables = [i.observable.pipe(ops.map(partial(_tag, n))) for n, i in enumerate(inputs)]
@@ -187,7 +189,7 @@ class _Windows:
         i, event = tagged
         if type(event) is not Event:
             self._fail(
-                TypeError(
+                ArgumentTypeError(
                     f"join() takes streams of events, not of {type(event).__name__} items "
                     "(join before buffer() or group_by())"
                 ),
