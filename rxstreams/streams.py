@@ -24,8 +24,8 @@ from ._display import esc
 from ._lineage import lineage
 from .errors import AppStateError, ArgumentTypeError
 from .events import Event
-from .operators import map_
-from .operators._fused import Step, fused
+from .operators._fused import Step, check_function, fused
+from .operators._map import map as map_operator
 
 if TYPE_CHECKING:
     from ._source import Source
@@ -110,13 +110,38 @@ class Stream(Generic[T]):
         return self._with(lineage(self._observable, operators))
 
     def filter(self, fun: Callable[[T], bool]) -> Stream[T]:
-        """Keep the values for which ``fun`` is true; dropped events are acked."""
+        """Keep the values for which ``fun`` is true; dropped events are acked.
+
+        Consecutive ``filter``/``map`` steps run as one operator. See
+        :func:`rxstreams.operators.filter` for the diagram, the acks and the errors; here an
+        exception from ``fun`` goes to the error policy of the agent iterating the stream.
+
+        Args:
+            fun: the predicate, called with each value.
+
+        Returns:
+            A new Stream of the values that passed.
+        """
+        check_function(fun, "filter")
         return self._fuse((True, fun))
 
     def map(self, fun: Callable[[T], U] | Callable[[T], Awaitable[U]]) -> Stream[U]:
-        """Transform each value with ``fun`` (plain or ``async``); the ack follows the value."""
+        """Transform each value with ``fun`` (plain or ``async``); the ack follows the value.
+
+        Consecutive ``filter``/``map`` steps run as one operator. See
+        :func:`rxstreams.operators.map` for the diagram, the acks and the errors; here an
+        exception from ``fun`` goes to the error policy of the agent iterating the stream.
+
+        Args:
+            fun: the transform, called with each value; an ``async`` one is awaited, one
+                event at a time, in order.
+
+        Returns:
+            A new Stream of the transformed values.
+        """
+        check_function(fun, "map")
         if inspect.iscoroutinefunction(fun):
-            return self._with(self._observable.pipe(map_(fun, self.ctx)))
+            return self._with(self._observable.pipe(map_operator(fun, self.ctx)))
         return self._fuse((False, fun))
 
     def _fuse(self, step: Step) -> Stream[Any]:
@@ -133,20 +158,43 @@ class Stream(Generic[T]):
         """At most ``max_`` items, or what arrives ``within`` seconds; then the stream ends.
 
         Coming from Faust: Faust's ``take`` yields batches; here batching is :meth:`buffer`.
-        """
-        from .operators._take import take_
+        See :func:`rxstreams.operators.take` for the diagram, the acks and the errors.
 
-        return self._with(self._observable.pipe(take_(max_, within=within, scheduler=scheduler)))
+        Args:
+            max_: the most items to deliver (at least 1).
+            within: end after this many seconds even if fewer items came (None: no limit).
+            scheduler: the scheduler of the ``within`` timer (default: the running loop's).
+
+        Returns:
+            A new Stream that ends after ``max_`` items or ``within`` seconds.
+        """
+        from .operators._take import take
+
+        return self._with(self._observable.pipe(take(max_, within=within, scheduler=scheduler)))
 
     def buffer(
         self, size: int, *, timeout: float | None = None, scheduler: SchedulerBase | None = None
     ) -> Stream[list[T]]:
-        """Lists of up to ``size`` values, flushed at least every ``timeout`` seconds."""
-        from .operators._buffer import buffer_
+        """Lists of up to ``size`` values, flushed at least every ``timeout`` seconds.
+
+        See :func:`rxstreams.operators.buffer` for the diagram, the acks and the errors;
+        here a ``size`` that could never fill before the sources pause (without a
+        ``timeout``) is refused at once.
+
+        Args:
+            size: the most values per list (at least 1).
+            timeout: seconds the first value of a partial list waits at most (None: lists
+                are only emitted full, or when the stream ends).
+            scheduler: the scheduler of the timeout (default: the running loop's).
+
+        Returns:
+            A new Stream of lists of values.
+        """
+        from .operators._buffer import buffer
 
         return self._with(
             self._observable.pipe(
-                buffer_(
+                buffer(
                     size,
                     timeout=timeout,
                     scheduler=scheduler,
@@ -163,11 +211,23 @@ class Stream(Generic[T]):
         within: float | None = None,
         scheduler: SchedulerBase | None = None,
     ) -> Stream[T]:
-        """At most ``rate`` items per ``per`` seconds: delays, never drops."""
-        from .operators._rate_limit import rate_limit_
+        """At most ``rate`` items per ``per`` seconds: delays, never drops.
+
+        See :func:`rxstreams.operators.rate_limit` for the diagram, the acks and the errors.
+
+        Args:
+            rate: items per ``per`` seconds (> 0).
+            per: the period, in seconds (> 0).
+            within: the largest burst, in seconds of earning (> 0; default ``per``).
+            scheduler: the scheduler of the timer (default: the running loop's).
+
+        Returns:
+            A new Stream of the same values, delayed.
+        """
+        from .operators._rate_limit import rate_limit
 
         return self._with(
-            self._observable.pipe(rate_limit_(rate, per=per, within=within, scheduler=scheduler))
+            self._observable.pipe(rate_limit(rate, per=per, within=within, scheduler=scheduler))
         )
 
     def group_by(
@@ -183,10 +243,12 @@ class Stream(Generic[T]):
 
         With ``name`` or ``topic``, events are first re-keyed through the internal topic
         ``<source>-<name>-repartition`` (or ``topic``), so one key is handled by one worker.
-        Groups idle for ``idle_timeout`` seconds end, so memory stays bounded.
+        Groups idle for ``idle_timeout`` seconds end, so memory stays bounded. A ``key``
+        that is not callable raises :class:`~rxstreams.errors.ArgumentTypeError` at once.
         """
         from .operators._group_by import group_by_
 
+        check_function(key, "group_by")
         return group_by_(
             self, key, name=name, topic=topic, idle_timeout=idle_timeout, scheduler=scheduler
         )

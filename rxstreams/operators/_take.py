@@ -18,10 +18,10 @@ from .._scheduling import loop_scheduler
 from ..errors import ConfigurationError
 from ..events import Event
 
-__all__ = ("settle", "take_", "time_scheduler")
+__all__ = ("settle", "take", "time_scheduler")
 
 
-def take_(
+def take(
     max_: int,
     *,
     within: float | None = None,
@@ -40,7 +40,7 @@ def take_(
         --a--b----|
 
     The stream completes: an agent's ``async for`` over it ends. Coming from Faust: Faust's
-    ``take`` yields batches; here batching is :func:`~rxstreams.operators._buffer.buffer_`.
+    ``take`` yields batches; here batching is :func:`~rxstreams.operators.buffer`.
 
     Args:
         max_: the most items to deliver (at least 1).
@@ -73,7 +73,7 @@ def take_(
             f"take(within=) must be a positive number of seconds, not {within!r}"
         )
 
-    def take(source: Observable[Any]) -> Observable[Any]:
+    def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -87,7 +87,7 @@ def take_(
 
         return Observable(subscribe)
 
-    return take
+    return operator
 
 
 def settle(items: Iterable[Any]) -> None:
