@@ -36,6 +36,7 @@ from .errors import (
 # events and streams
 from .events import Event, current_event
 from .messages import Message, RecordMetadata, TopicPartition, TopicSpec
+from .operators._group_by import GroupedStream
 from .records import Record, RecordCodec, SchemaCodec
 from .settings import Settings
 from .streams import Stream
@@ -57,6 +58,7 @@ __all__ = (
     # events and streams
     "Event",
     "Stream",
+    "GroupedStream",
     "current_event",
     # messages
     "Message",

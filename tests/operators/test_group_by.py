@@ -17,10 +17,11 @@ from rxstreams import (
     ArgumentTypeError,
     ConfigurationError,
     Event,
+    GroupedStream,
     Stream,
     TopicPartition,
 )
-from rxstreams.operators._group_by import GroupedStream, group_by_
+from rxstreams.operators._group_by import group_by_
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
 
