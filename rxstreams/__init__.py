@@ -18,12 +18,14 @@ from .codecs import get_codec, register_codec
 from .errors import (
     AgentError,
     AppStateError,
+    ArgumentTypeError,
     AskTimeoutError,
     BrokerUnavailableError,
     CodecError,
     CommitFailedError,
     ConfigurationError,
     EventError,
+    NoCurrentEventError,
     RecordError,
     RejectedTooOftenError,
     RxStreamsError,
@@ -35,6 +37,7 @@ from .errors import (
 # events and streams
 from .events import Event, current_event
 from .messages import Message, RecordMetadata, TopicPartition, TopicSpec
+from .operators._group_by import GroupedStream
 from .records import Record, RecordCodec, SchemaCodec
 from .settings import Settings
 from .streams import Stream
@@ -56,6 +59,7 @@ __all__ = (
     # events and streams
     "Event",
     "Stream",
+    "GroupedStream",
     "current_event",
     # messages
     "Message",
@@ -79,12 +83,14 @@ __all__ = (
     # errors
     "AgentError",
     "AppStateError",
+    "ArgumentTypeError",
     "AskTimeoutError",
     "BrokerUnavailableError",
     "CodecError",
     "CommitFailedError",
     "ConfigurationError",
     "EventError",
+    "NoCurrentEventError",
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",

@@ -3,7 +3,8 @@
 The tree::
 
     RxStreamsError
-    ├── ConfigurationError          bad setting, bad broker URL, unknown transport
+    ├── ConfigurationError          bad setting, broker URL, transport or argument value
+    ├── ArgumentTypeError           an argument of the wrong kind (not a Stream, not callable)
     ├── AppStateError               an app used in the wrong state (not started, stopped)
     ├── TransportError              the broker misbehaved (``retriable`` says if a retry may help)
     │   ├── BrokerUnavailableError  the broker cannot be reached or went away
@@ -11,6 +12,7 @@ The tree::
     │   └── UnknownTopicError       the topic does not exist and could not be created
     ├── EventError                  an event used against its contract
     │   └── RejectedTooOftenError   ``reject()`` passed the redelivery limit
+    ├── NoCurrentEventError         ``current_event()`` called outside an agent
     ├── CodecError                  a key or value could not be encoded or decoded
     │   └── RecordError             a Record failed to decode or validate (names the field)
     ├── AgentError                  an agent failed and its error policy said stop
@@ -23,12 +25,14 @@ from __future__ import annotations
 __all__ = (
     "AgentError",
     "AppStateError",
+    "ArgumentTypeError",
     "AskTimeoutError",
     "BrokerUnavailableError",
     "CodecError",
     "CommitFailedError",
     "ConfigurationError",
     "EventError",
+    "NoCurrentEventError",
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
@@ -43,7 +47,11 @@ class RxStreamsError(Exception):
 
 
 class ConfigurationError(RxStreamsError, ValueError):
-    """Raised when a setting, a broker URL or a transport name is not valid."""
+    """Raised when a setting, a broker URL, a transport name or an argument's value is not valid."""
+
+
+class ArgumentTypeError(RxStreamsError, TypeError):
+    """Raised when an argument has a type rxstreams cannot use (not callable, not a Stream)."""
 
 
 class AppStateError(RxStreamsError, RuntimeError):
@@ -79,6 +87,10 @@ class EventError(RxStreamsError):
 
 class RejectedTooOftenError(EventError):
     """Raised when an event was rejected more often than ``redelivery_limit`` allows."""
+
+
+class NoCurrentEventError(RxStreamsError, RuntimeError):
+    """Raised by ``current_event()`` when no agent is processing an event in this task."""
 
 
 class CodecError(RxStreamsError, ValueError):

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from ._display import html_table, short, when
-from .errors import EventError, RejectedTooOftenError
+from .errors import EventError, NoCurrentEventError, RejectedTooOftenError
 from .messages import Headers
 from .runtime.tokens import Ackable, derive, pin
 from .types import MessageT
@@ -56,13 +56,17 @@ def current_event() -> Event[Any, Any]:
     """The event the running agent is processing.
 
     Raises:
-        RuntimeError: when called outside an agent (no event is being processed).
+        NoCurrentEventError: when called outside an agent (no event is being processed);
+            it is a :class:`RuntimeError`, as in Faust.
     """
     item = _current_item()
     if type(item) is list and item:
         item = item[-1]
     if not isinstance(item, Event):
-        raise RuntimeError("current_event() was called outside an agent processing an event")
+        raise NoCurrentEventError(
+            "current_event() was called outside an agent processing an event: call it in "
+            "the body of an @app.agent function (or in code it calls)"
+        )
     return item
 
 

@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from .errors import ConfigurationError, NoCurrentEventError
+
 __all__ = ("add_event_context", "configure", "get_logger")
 
 #: the name of the agent whose instance runs in this task (set once per instance)
@@ -36,7 +38,7 @@ def add_event_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
 
     try:
         event = current_event()
-    except RuntimeError:
+    except NoCurrentEventError:
         return event_dict
     msg = event.message
     if msg is not None:
@@ -68,7 +70,9 @@ def configure(*, json: bool = False, level: str | int = "INFO", file: TextIO | N
     out = sys.stderr if file is None else file
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(numeric, int):
-        raise ValueError(f"unknown log level {level!r}")
+        raise ConfigurationError(
+            f"unknown log level {level!r}: use a name such as 'DEBUG' or 'INFO', or a number"
+        )
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._display import html_table, short
+from .errors import ConfigurationError
 
 __all__ = ("LiveTable", "progress_bar")
 
@@ -45,7 +46,9 @@ class LiveTable:
         display: Callable[[str], None] | None = None,
     ) -> None:
         if rate <= 0:
-            raise ValueError("rate must be > 0 renders per second")
+            raise ConfigurationError(
+                f"LiveTable(rate=) must be > 0 renders per second, not {rate!r}"
+            )
         self.title = title
         self.columns = list(columns) if columns is not None else None
         self.max_rows = max_rows

@@ -18,6 +18,8 @@
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``bytes`` (base64),
 ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID``, enums, nested Records,
 ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``X | None`` (optional), ``Any``.
+Another type raises :class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when
+the schema is built (on first use).
 Defaults (and ``field(default_factory=...)``) make a field optional. ``field(validate=...)``
 takes marshmallow validators. Type checkers see the real attribute types
 (``dataclass_transform``), not ``Any``.
@@ -44,7 +46,7 @@ import marshmallow
 import orjson
 from marshmallow import fields as mf
 
-from .errors import CodecError, RecordError
+from .errors import ArgumentTypeError, CodecError, RecordError
 
 __all__ = ("Record", "RecordCodec", "SchemaCodec", "field")
 
@@ -274,7 +276,10 @@ def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
         return mf.Dict(keys=mf.String(), values=_make_field(value_tp, {}), **kwargs)
     if origin in (typing.Union, types.UnionType):
         return mf.Raw(**kwargs)
-    raise TypeError(f"Record fields of type {tp!r} are not supported")
+    raise ArgumentTypeError(
+        f"Record fields of type {tp!r} are not supported: see rxstreams.records for the "
+        "supported types (int, str, datetime, Decimal, nested Records, list[X], ...)"
+    )
 
 
 def _unwrap_optional(tp: Any) -> tuple[bool, Any]:

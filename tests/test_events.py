@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rxstreams import Event, current_event
+from rxstreams import Event, NoCurrentEventError, RxStreamsError, current_event
 from rxstreams.events import decode_headers, encode_headers
 from rxstreams.messages import Message
 from rxstreams.runtime import tokens
@@ -57,6 +57,9 @@ def test_headers_encoding() -> None:
 
 
 def test_current_event_outside_an_agent_raises() -> None:
-    """current_event() outside an agent is a RuntimeError."""
-    with pytest.raises(RuntimeError, match="outside an agent"):
+    """current_event() outside an agent raises NoCurrentEventError: an RxStreamsError and
+    the RuntimeError the Faust API names."""
+    with pytest.raises(NoCurrentEventError, match="outside an agent") as info:
         current_event()
+    assert isinstance(info.value, RxStreamsError)
+    assert isinstance(info.value, RuntimeError)

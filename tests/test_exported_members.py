@@ -23,3 +23,13 @@ def test_public_classes_say_they_are_ours() -> None:
         obj = getattr(rxstreams, name)
         if isinstance(obj, type):
             assert obj.__module__.startswith("rxstreams"), name
+
+
+def test_classes_users_annotate_are_exported() -> None:
+    """What an agent's parameters and group_by's result are annotated with, and the errors
+    misuse raises, can be imported from rxstreams itself."""
+    from rxstreams.operators._group_by import GroupedStream
+
+    assert rxstreams.GroupedStream is GroupedStream
+    for name in ("Stream", "GroupedStream", "ArgumentTypeError", "NoCurrentEventError"):
+        assert name in rxstreams.__all__, name

@@ -9,7 +9,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from rxstreams import Stream
+from rxstreams import ConfigurationError, Stream
 from rxstreams.logging import add_event_context, configure, get_logger
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, fill
@@ -81,6 +81,14 @@ def test_configure_renders_json_lines() -> None:
 
 
 def test_configure_refuses_an_unknown_level() -> None:
-    """A level name that does not exist is an error, not silence."""
-    with pytest.raises(ValueError, match="unknown log level"):
+    """A level name that does not exist is a ConfigurationError (a ValueError), not silence."""
+    with pytest.raises(ConfigurationError, match="unknown log level") as info:
         configure(level="LOUD")
+    assert isinstance(info.value, ValueError)
+
+
+def test_event_context_outside_an_agent_adds_nothing() -> None:
+    """Logging outside an agent works: the processor leaves the log event as it was."""
+    with capture_logs(processors=[add_event_context]) as logs:
+        get_logger("user").info("outside", n=1)
+    assert logs == [{"event": "outside", "n": 1, "log_level": "info"}]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from rxstreams import AppStateError, Stream
+from rxstreams import AppStateError, ConfigurationError, Stream
 from rxstreams.notebook import LiveTable
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, fill
@@ -95,6 +95,13 @@ async def test_live_table_renders_a_few_times_a_second_with_the_latest_data() ->
     assert len(renders) == table.renders
     assert "<td>34</td>" in renders[-1]  # user0's final count
     assert table.rows == [("user0", 34), ("user1", 33), ("user2", 33)]
+
+
+def test_live_table_refuses_a_rate_that_is_not_positive() -> None:
+    """LiveTable(rate=0) is a ConfigurationError (a ValueError) that names the setting."""
+    with pytest.raises(ConfigurationError, match=r"LiveTable\(rate=\)") as info:
+        LiveTable("totals", rate=0, display=lambda html: None)
+    assert isinstance(info.value, ValueError)
 
 
 def test_live_table_rows_from_mappings_and_append() -> None:

@@ -12,7 +12,7 @@ import marshmallow
 import pytest
 from marshmallow.validate import Range
 
-from rxstreams import ConfigurationError, RecordError, Stream
+from rxstreams import ArgumentTypeError, ConfigurationError, RecordError, Stream
 from rxstreams.records import Record, field
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed
@@ -101,13 +101,15 @@ def test_errors_name_the_field_that_failed(data: bytes, message: str) -> None:
 
 
 def test_unsupported_field_type_is_reported() -> None:
-    """A field type with no JSON mapping fails when the schema is built."""
+    """A field type with no JSON mapping fails when the schema is built, with
+    ArgumentTypeError (a TypeError)."""
 
     class Odd(Record):
         handle: complex
 
-    with pytest.raises(TypeError, match="complex"):
+    with pytest.raises(ArgumentTypeError, match="complex") as info:
         Odd.schema()
+    assert isinstance(info.value, TypeError)
 
 
 @pytest.mark.looptime

@@ -11,10 +11,10 @@ from reactivex.disposable import Disposable, SerialDisposable
 from ..errors import ConfigurationError
 from ._take import _positive, settle, time_scheduler
 
-__all__ = ("buffer_",)
+__all__ = ("buffer",)
 
 
-def buffer_(
+def buffer(
     size: int,
     *,
     timeout: float | None = None,
@@ -80,7 +80,7 @@ def buffer_(
 
     wait = 0.0 if timeout is None else timeout
 
-    def buffer(source: Observable[Any]) -> Observable[list[Any]]:
+    def operator(source: Observable[Any]) -> Observable[list[Any]]:
         def subscribe(
             observer: abc.ObserverBase[list[Any]], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -140,4 +140,4 @@ def buffer_(
 
         return Observable(subscribe)
 
-    return buffer
+    return operator

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import reactivex
 
-from ..errors import ConfigurationError
+from ..errors import ArgumentTypeError, ConfigurationError
 
 if TYPE_CHECKING:
     from ..streams import Stream
@@ -16,30 +16,10 @@ __all__ = ("check_streams", "combine_")
 
 
 def combine_(stream: Stream[Any], others: Sequence[Stream[Any]]) -> Stream[Any]:
-    """Merge this stream with ``others``: every item of each, as it arrives.
+    """:meth:`Stream.combine <rxstreams.Stream.combine>`: merge ``stream`` with ``others``.
 
-    ::
-
-        --a-----b-----c--|
-        ----1-----2------|
-        combine
-        --a-1---b-2---c--|
-
-    Args:
-        stream: the first stream.
-        others: more streams of the same app.
-
-    Returns:
-        A Stream of all their items (built on ``reactivex.merge``), reading the sources of
-        all of them; it ends when every one of them has ended.
-
-    Acks:
-        Unchanged: each item keeps the token it came with.
-
-    Errors:
-        ``others`` empty, not Streams, or of another app: :class:`TypeError` or
-        :class:`~rxstreams.errors.ConfigurationError` at once. An error of any input
-        errors the combined stream.
+    Built on ``reactivex.merge``; the returned Stream reads the sources of all of them.
+    Items keep their tokens. See the method for the diagram, the acks and the errors.
     """
     check_streams(stream, others, "combine")
     merged = reactivex.merge(stream.observable, *(o.observable for o in others))
@@ -54,7 +34,7 @@ def check_streams(stream: Stream[Any], others: Sequence[Any], what: str) -> None
         raise ConfigurationError(f"{what}() needs at least one other stream")
     for other in others:
         if not isinstance(other, Stream):
-            raise TypeError(f"{what}() takes Streams, not {other!r} (use topic.stream())")
+            raise ArgumentTypeError(f"{what}() takes Streams, not {other!r} (use topic.stream())")
         if other.app is not stream.app:
             raise ConfigurationError(
                 f"{what}(): {other!r} belongs to app {other.app.id!r}, not {stream.app.id!r}"

@@ -30,42 +30,12 @@ __all__ = ("Forwarder", "Target", "echo_")
 
 
 def echo_(stream: Stream[Any], *channels: Any, file: TextIO | None = None) -> Stream[Any]:
-    """Print each value, or forward each event to ``channels``; events pass through unchanged.
+    """:meth:`Stream.echo <rxstreams.Stream.echo>`: print each value, or forward each event.
 
-    ::
-
-        --a--b--|
-        echo()                      (prints a, then b)
-        --a--b--|
-
-        --a--b--|
-        echo(ch)                    (ch gets a, then b)
-        --a--b--|
-
-    With no channels, each value is printed (a batch as a list of values). With channels
-    (topics, channels, agents or topic names), each event's key, value, headers and
-    timestamp are also sent to every channel, in order, from one task per subscription;
-    items that are not events are sent as values. Give ``file`` as well to print too.
-
-    Args:
-        stream: the stream to echo.
-        *channels: where to forward events to.
-        file: where to print (default: standard output at the time of printing).
-
-    Returns:
-        The same events, as a new Stream (built on ``reactivex.operators.do_action``
-        when only printing).
-
-    Acks:
-        Echo never acks or drops anything itself. With channels, each event's message
-        also stays in flight until its sends are queued (a topic; the app flushes before
-        committing) or the channel's stream processed it (a channel gets the event itself
-        with a token of its own), so a crash cannot lose a forward.
-
-    Errors:
-        A channel that is not a topic, channel, agent or topic name raises
-        :class:`~rxstreams.errors.ConfigurationError` at once. A failed send (a value the
-        topic cannot serialize) stops the app; that event is not committed.
+    Printing alone is ``reactivex.operators.do_action``; with channels, each event is
+    forked (the fork holds the message while its sends are pending) and a
+    :class:`Forwarder` per subscription sends the copies. See the method for the diagram,
+    the acks and the errors.
     """
     app = stream.app
     targets = [Target(app, c) for c in channels]

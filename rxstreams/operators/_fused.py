@@ -3,7 +3,7 @@
 ``stream.filter(f).map(g).filter(h)`` runs as one reactivex operator whose ``on_next``
 applies the steps in turn: one observer layer per chain instead of one per step (each
 layer is a Python call per event on the hottest path). Each step keeps the ack rule and
-error policy of :func:`~rxstreams.operators.filter_` and :func:`~rxstreams.operators.map_`.
+error policy of :func:`~rxstreams.operators.filter` and :func:`~rxstreams.operators.map`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._context import StreamContext
+from ..errors import ArgumentTypeError
 from ..events import Event
 from ..runtime.tokens import derive
 
-__all__ = ("Step", "fused")
+__all__ = ("Step", "check_function", "fused")
 
 #: (True, predicate) for a filter, (False, function) for a map
 Step = tuple[bool, Callable[[Any], Any]]
@@ -72,6 +73,12 @@ def fused(
         return Observable(subscribe)
 
     return operator
+
+
+def check_function(fun: object, what: str) -> None:
+    """Raise :class:`~rxstreams.errors.ArgumentTypeError` unless ``fun`` can be called."""
+    if not callable(fun):
+        raise ArgumentTypeError(f"{what}() takes a function of the value, not {fun!r}")
 
 
 def _redecodable(event: Event[Any, Any]) -> bool:

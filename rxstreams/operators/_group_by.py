@@ -47,68 +47,15 @@ def group_by_(
     idle_timeout: float | None = 300.0,
     scheduler: abc.SchedulerBase | None = None,
 ) -> GroupedStream[Any, Any]:
-    """Group a stream's events by ``key(value)``: ``(key, substream)`` pairs.
+    """:meth:`Stream.group_by <rxstreams.Stream.group_by>`: ``(key, substream)`` pairs.
 
-    ::
-
-        --a1--b1--a2--------------b2--|
-        group_by(lambda v: v[0])
-        --(a,A)--(b,B)----------------|
-        A: --a1------a2----|            (a's group ended: idle for idle_timeout)
-        B: ------b1---------------b2--|
-
-    A pair comes when a key is first seen (or seen again after its group ended); its
-    substream is a :class:`~rxstreams.Stream` of that key's events, sharing the app,
-    sources and error policy. Built on ``reactivex.operators.group_by_until``, with a
-    group subject that keeps the events that come before the substream is iterated (a
-    task started for a group begins a step later) and that forwards without Subject's
-    per-item locks; a group's lifetime ends after ``idle_timeout`` seconds without an
-    event (checked ``CHECKS`` times per ``idle_timeout``: no per-event timer).
-
-    Iterate the groups concurrently with :meth:`GroupedStream.each`. A nested
-    ``async for key, sub in grouped: async for e in sub: ...`` never leaves the first
-    group (a substream of a topic does not end until the group is idle), while the other
-    groups' events pile up in flight until the topic pauses.
-
-    With ``name=`` or ``topic=`` the events are first re-keyed through an internal topic
-    (``<source>-<name>-repartition``, or ``topic``, a name or a Topic) with the source
-    topic's partition count: a task of the app reads the stream and sends each value with
-    key ``key(value)`` (and the event's headers and timestamp); the grouping is done on
-    the internal topic's stream, so each key is grouped by the one worker owning its
-    partition. It starts when the grouped stream is first iterated.
-
-    Args:
-        stream: the stream to group.
-        key: called with each event's value; returns the group key.
-        name: repartition through ``<source>-<name>-repartition``.
-        topic: repartition through this topic (a name or a Topic; wins over ``name``).
-        idle_timeout: seconds without an event after which a group ends (its substream
-            completes) and is forgotten, so memory stays bounded (None: groups never end).
-        scheduler: the scheduler of the idle checks (default: the one given at
-            subscription, the running loop's when iterated by an agent).
-
-    Returns:
-        A :class:`GroupedStream`.
-
-    Acks:
-        An event stays in flight until its substream's consumer moves past it. Events of
-        a group whose substream is not iterated yet are held, and count against
-        ``stream_buffer_maxsize``: a group nobody iterates (while its substream is kept)
-        eventually pauses the whole topic, every group included. A substream let go of
-        without being iterated drops its group (events acked, as a filter does) until
-        the group ends (``async for key, sub in grouped`` holds the latest pair until the
-        next one comes, so that group is held meanwhile); after a substream's consumer
-        stopped (``break``, a ``take``), its group's further events are dropped the same
-        way. With repartitioning, the
-        source event is acked once its record is queued for sending (the app flushes the
-        producer before it commits), and the record's event follows the rule above.
-
-    Errors:
-        ``ConfigurationError``: a bad ``idle_timeout``; repartitioning a stream that does
-        not read exactly one topic; an internal topic declared (in the app, or found on
-        the broker) with another partition count than the source topic (they must be
-        co-partitioned). An exception from ``key`` goes to the agent's error policy; by
-        default it fails the stream.
+    Built on ``reactivex.operators.group_by_until``, with a group subject (:class:`_Group`)
+    that keeps the events that come before the substream is iterated (a task started for
+    a group begins a step later) and that forwards without Subject's per-item locks; a
+    group's lifetime ends after ``idle_timeout`` seconds without an event (checked
+    ``CHECKS`` times per ``idle_timeout``: no per-event timer). With ``name`` or ``topic``
+    a task of the app first re-keys the events through the internal topic. See the method
+    for the diagram, the acks and the errors.
     """
     if idle_timeout is not None and not _positive(idle_timeout):
         raise ConfigurationError(
@@ -134,7 +81,7 @@ def group_by_(
 
 
 class GroupedStream(Stream[tuple[K, Stream[V]]], Generic[K, V]):
-    """A stream of ``(key, substream)`` pairs (see :func:`group_by_`).
+    """A stream of ``(key, substream)`` pairs, from :meth:`rxstreams.Stream.group_by`.
 
     Iterating it yields the pairs, as Rx's ``group_by`` does; :meth:`each` runs a
     coroutine per group concurrently, which is what grouping a hot stream usually needs.

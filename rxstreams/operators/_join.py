@@ -16,7 +16,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._context import StreamContext
-from ..errors import AppStateError, ConfigurationError
+from ..errors import AppStateError, ArgumentTypeError, ConfigurationError
 from ..events import Event
 from ..logging import get_logger
 from ..runtime.tokens import merge, pin
@@ -38,62 +38,12 @@ def join_(
     within: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Stream[tuple[Any, ...]]:
-    """Tuples of values with the same key whose event times are ``within`` seconds apart.
+    """:meth:`Stream.join <rxstreams.Stream.join>`: a keyed, time-windowed inner join.
 
-    ::
-
-        this:   --a1---------b1-------a3--|      (letter: key, digit: event time)
-        other:  -----a2--b9---------------|
-        join(other, within=2)
-        --------(a1,a2)-----------(a3,a2)-|      (b1 and b9 are 8 s apart)
-
-    For every event of any input, one tuple is emitted for each combination of events of
-    the *other* inputs that have the same key (``key(value)``, else the event's key) and
-    whose event timestamps, with its own, all lie within ``within`` seconds of each other.
-    A tuple holds the values in input order: this stream's, then ``others``' in order.
-    Each combination is emitted once, when its last event arrives.
-
-    Each input keeps a window: key -> events. An event leaves its window once no event
-    still to come can join it: when every *other* input has seen an event more than
-    ``within`` seconds newer (inputs are fetched in batches, so one input running ahead of
-    another does not push the other's events out). An event that arrives when its
-    partners would already have left (late) is joined with what the windows hold, but not
-    kept. Events whose key is None never match (as in Kafka Streams).
-
-    Inputs that go quiet: an input with no event for a whole ``within`` seconds of the
-    scheduler's time no longer holds the others' windows back, and when every input is
-    quiet, event time is taken to advance by ``within`` per such period; so once the
-    inputs stop, the windows are empty within about three ``within`` periods and memory
-    stays bounded. (Events of an input that was quiet and comes back late may then miss
-    partners, as with Kafka Streams' ``max.task.idle.ms``.)
-
-    Args:
-        stream: the first input.
-        others: one or more other inputs (Streams of the same app).
-        key: the join key of a value (default: the event's key); must be hashable.
-        within: the largest difference of event time, in seconds (> 0), that still joins.
-        scheduler: the scheduler of the idle timer (default: the one the stream is
-            subscribed with, i.e. the running loop's).
-
-    Returns:
-        A Stream of tuples (built on ``reactivex.merge`` of the inputs). Each tuple is an
-        Event whose key is the join key and whose timestamp is the newest of its inputs'.
-
-    Acks:
-        An input event stays in flight while it is in a window (a crash does not lose
-        it) and is acked when it leaves (or at once, after its tuples, when it is late or
-        its key is None). Each tuple holds a token on every input event it came from, so
-        none of their offsets is committed before the tuple is processed. Held events
-        count towards ``stream_buffer_maxsize``: a window that holds that many events of
-        one input pauses its fetching until the other inputs or the idle timer move event
-        time on (logged once as ``join_window_full``; the timer guarantees progress).
-
-    Errors:
-        ``within`` missing or not > 0, ``others`` empty, not Streams or of another app:
-        :class:`~rxstreams.errors.ConfigurationError` (or :class:`TypeError`) at once. An
-        exception from ``key`` (or an unhashable key) goes to the agent's error policy;
-        by default the stream fails and that event is not committed. Batches (lists, from
-        ``buffer``) are refused with :class:`TypeError`.
+    The inputs are merged (``reactivex.merge``, each item tagged with its input's
+    index) into one :class:`_Windows` per subscription, which keeps each input's window
+    as a heap by event time and an idle timer on ``scheduler``. See the method for the
+    diagram, the windows' rules, the acks and the errors.
     """
     check_streams(stream, others, "join")
     if within is None:
@@ -101,7 +51,7 @@ def join_(
     if isinstance(within, bool) or not isinstance(within, int | float) or not within > 0:
         raise ConfigurationError(f"join(within=...) must be seconds > 0, not {within!r}")
     if key is not None and not callable(key):
-        raise TypeError(f"join(key=...) must be a function of the value, not {key!r}")
+        raise ArgumentTypeError(f"join(key=...) must be a function of the value, not {key!r}")
     inputs = [stream, *others]
     limits = [min((s.maxsize for s in i.sources), default=None) for i in inputs]
     observables = [i.observable.pipe(ops.map(partial(_tag, n))) for n, i in enumerate(inputs)]
@@ -187,7 +137,7 @@ class _Windows:
         i, event = tagged
         if type(event) is not Event:
             self._fail(
-                TypeError(
+                ArgumentTypeError(
                     f"join() takes streams of events, not of {type(event).__name__} items "
                     "(join before buffer() or group_by())"
                 ),

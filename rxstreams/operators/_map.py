@@ -14,12 +14,12 @@ from reactivex import operators as ops
 from .._context import StreamContext
 from ..events import Event
 from ..runtime.tokens import derive
-from ._fused import fused
+from ._fused import check_function, fused
 
-__all__ = ("map_",)
+__all__ = ("map",)
 
 
-def map_(
+def map(
     fun: Callable[[Any], Any],
     ctx: StreamContext | None = None,
 ) -> Callable[[Observable[Event[Any, Any]]], Observable[Event[Any, Any]]]:
@@ -34,13 +34,17 @@ def map_(
     An ``async def`` function is awaited, one event at a time, in order (built on
     ``concat_map``); events waiting their turn stay in flight.
 
+    Use it in :meth:`~rxstreams.Stream.pipe` (``stream.pipe(rxs.map(fun))``);
+    ``stream.map(fun)`` does the same and fuses consecutive filter/map steps.
+
     Args:
         fun: the transform, called with each value.
-        ctx: the stream's error policy for exceptions from ``fun``.
+        ctx: the error policy for exceptions from ``fun``; ``Stream.map`` passes the
+            stream's, which the agent iterating it sets.
 
     Returns:
-        An operator for ``Observable[Event]``: a one-step :func:`~._fused.fused` (reactivex's
-        map with the ack and error rules fused in), ``concat_map`` for async functions.
+        An operator for ``Observable[Event]``: reactivex's map with the ack and error rules
+        fused in, ``concat_map`` for async functions.
 
     Acks:
         The event with the new value carries the same token: the message is acked when it
@@ -48,9 +52,12 @@ def map_(
         is reused with its new value; otherwise a new one takes over the token.)
 
     Errors:
-        An exception from ``fun`` goes to the agent's error policy; by default it errors
-        the stream and the event is not acked.
+        :class:`~rxstreams.errors.ArgumentTypeError` at once when ``fun`` is not callable.
+        An exception from ``fun`` goes to the agent's error policy when the operator has
+        it (``stream.map``); otherwise, and by default, it errors the stream and the event
+        is not acked.
     """
+    check_function(fun, "map")
     if inspect.iscoroutinefunction(fun):
         return _map_async(fun, ctx)
 

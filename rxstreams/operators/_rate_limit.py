@@ -12,13 +12,13 @@ from reactivex.disposable import Disposable, SerialDisposable
 from ..errors import ConfigurationError
 from ._take import _positive, settle, time_scheduler
 
-__all__ = ("rate_limit_",)
+__all__ = ("rate_limit",)
 
 #: the shortest refill step, in seconds: above 1000 tokens/s, tokens come in 1 ms steps
 MIN_STEP = 0.001
 
 
-def rate_limit_(
+def rate_limit(
     rate: float,
     *,
     per: float = 1.0,
@@ -79,7 +79,7 @@ def rate_limit_(
         step = min(MIN_STEP, capacity / speed)
         gain = step * speed
 
-    def rate_limit(source: Observable[Any]) -> Observable[Any]:
+    def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -151,4 +151,4 @@ def rate_limit_(
 
         return Observable(subscribe)
 
-    return rate_limit
+    return operator

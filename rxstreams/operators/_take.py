@@ -19,10 +19,10 @@ from ..errors import ConfigurationError
 from ..events import Event
 from ..runtime.tokens import pin
 
-__all__ = ("settle", "take_", "time_scheduler")
+__all__ = ("settle", "take", "time_scheduler")
 
 
-def take_(
+def take(
     max_: int,
     *,
     within: float | None = None,
@@ -41,7 +41,7 @@ def take_(
         --a--b----|
 
     The stream completes: an agent's ``async for`` over it ends. Coming from Faust: Faust's
-    ``take`` yields batches; here batching is :func:`~rxstreams.operators._buffer.buffer_`.
+    ``take`` yields batches; here batching is :func:`~rxstreams.operators.buffer`.
 
     Args:
         max_: the most items to deliver (at least 1).
@@ -74,7 +74,7 @@ def take_(
             f"take(within=) must be a positive number of seconds, not {within!r}"
         )
 
-    def take(source: Observable[Any]) -> Observable[Any]:
+    def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -88,7 +88,7 @@ def take_(
 
         return Observable(subscribe)
 
-    return take
+    return operator
 
 
 def settle(items: Iterable[Any]) -> None:

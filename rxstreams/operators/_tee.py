@@ -20,46 +20,11 @@ __all__ = ("tee_",)
 
 
 def tee_(stream: Stream[Any], streams: Sequence[Any]) -> Stream[Any]:
-    """Also deliver every event to each of ``streams`` (channels or topics).
+    """:meth:`Stream.tee <rxstreams.Stream.tee>`: also deliver every event to ``streams``.
 
-    ::
-
-        --a--b--|
-        tee(ch, topic)
-        --a--b--|          (the main branch: this stream's events)
-        ch:     --a--b-->  (the same events, for the channel's readers)
-        topic:  --a--b-->  (copies: key, value, headers, timestamp)
-
-    A channel gets the event itself (a view of the same message, with a token of its own):
-    its readers see the original message (``event.message``), and they are waited for
-    before the message is committed. The channel's flow control applies: while it is
-    full, its events queue (in order) and the main branch goes on, until the source this
-    stream reads pauses at ``stream_buffer_maxsize`` messages in flight. A topic gets a
-    copy, sent from one task per subscription.
-
-    The branches are fed while the main branch is subscribed (an agent iterates it, or a
-    stream derived from it): a tee nobody iterates delivers nothing. In a batch (after
-    ``buffer``) each event is teed; an item that is not an event goes to the main branch
-    and is sent to each branch as a value.
-
-    Args:
-        stream: the stream to fan out.
-        streams: Channels, Topics, Agents (their channel) or topic names.
-
-    Returns:
-        The main branch: a Stream of this stream's events (each one a view with its own
-        token).
-
-    Acks:
-        One reference per branch, taken before fan-out: a message is committed once the
-        main branch processed it, every channel branch's reader processed it, and every
-        topic branch's send is queued (the app flushes before committing). A stuck branch
-        holds the commit back.
-
-    Errors:
-        No branches, or a branch that is not a channel, topic, agent or name:
-        :class:`~rxstreams.errors.ConfigurationError` at once. A failed send stops the app
-        without committing that event.
+    Each event is split into one view per branch (:func:`~._echo.split`) before fan-out;
+    a :class:`~._echo.Forwarder` per subscription hands the branches' views over. See the
+    method for the diagram, the acks and the errors.
     """
     if not streams:
         raise ConfigurationError("tee() needs at least one channel or topic")

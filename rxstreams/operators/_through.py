@@ -17,38 +17,12 @@ __all__ = ("through_",)
 
 
 def through_(stream: Stream[Any], channel: Any) -> Stream[Any]:
-    """Send every event to ``channel`` and return a stream of ``channel`` (Faust's ``through``).
+    """:meth:`Stream.through <rxstreams.Stream.through>`: send ``stream``'s events to
+    ``channel`` and return ``channel.stream()``.
 
-    ::
-
-        in:   --a--b--c--|
-        through(topic)            (a, b, c are sent to topic)
-        out:  ----a--b--c-->      (the stream of topic, as any reader of it sees it)
-
-    The forwarding starts the first time the returned stream (or one derived from it) is
-    subscribed, once, as a task of the app, and runs until the app stops (or this stream
-    ends): a ``through`` whose stream nobody iterates forwards nothing. The returned
-    stream reads *everything* that arrives in ``channel``, not only what this stream sent.
-    Each event's key, value, headers and timestamp are sent; an item that is not an event
-    (a ``group_by`` pair) is sent as a value.
-
-    Args:
-        stream: the stream whose events are sent.
-        channel: a Topic, a Channel, an Agent (its channel) or a topic name.
-
-    Returns:
-        ``channel.stream()``, sharing this stream's error policy.
-
-    Acks:
-        To a topic: an event is acked once its send is queued (the app flushes the
-        producer before committing the offsets that led to it). To a channel: the event
-        itself is delivered, token included, so its message is committed only after the
-        channel's stream processed it (a crash loses nothing held in memory).
-
-    Errors:
-        A target that is not a topic, channel, agent or name raises
-        :class:`~rxstreams.errors.ConfigurationError` at once. A failed send stops the app
-        without committing the event; an error of this stream's pipeline fails the app.
+    The forwarding is a task of the app, started on the first subscription of the
+    returned stream; a channel gets each event with its token (:func:`~._echo.take_over`).
+    See the method for the diagram, the acks and the errors.
     """
     app = stream.app
     target = Target(app, channel)

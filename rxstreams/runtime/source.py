@@ -202,7 +202,7 @@ class Source:
             ev.offsets = offsets
             on_next(ev)
             if port.closed:  # it unsubscribed while handling that event (a take ended)
-                self._rest(messages[_index(messages, m) + 1 :], offsets)
+                self._rest(messages[messages.index(m) + 1 :], offsets)  # offsets differ
                 return
 
     def _emit_many(self, messages: Sequence[MessageT], offsets: PartitionOffsets) -> None:
@@ -348,14 +348,6 @@ class Source:
         dropped = sum(n for n, _ in self._held)
         self._held.clear()
         return dropped
-
-
-def _index(messages: Sequence[MessageT], m: MessageT) -> int:
-    """Where ``m`` is in its batch (only needed when a subscriber left mid-batch)."""
-    for i, other in enumerate(messages):
-        if other is m:
-            return i
-    raise ValueError("message not in its batch")
 
 
 def _loads_of(codec: CodecT) -> Callable[[bytes], Any]:

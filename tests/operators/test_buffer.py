@@ -9,7 +9,7 @@ import pytest
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxstreams import ConfigurationError, Stream
-from rxstreams.operators._buffer import buffer_
+from rxstreams.operators import buffer
 from rxstreams.testing import crash
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill, recorded
@@ -28,7 +28,7 @@ def test_batches_are_emitted_when_full_and_the_rest_at_the_end() -> None:
         on_next(210, "a"), on_next(220, "b"), on_next(230, "c"), on_next(240, "d"),
         on_next(250, "e"), on_completed(300),
     )  # fmt: skip
-    res = sched.start(lambda: xs.pipe(buffer_(2)))
+    res = sched.start(lambda: xs.pipe(buffer(2)))
     assert recorded(res.messages) == [
         (220, ["a", "b"]), (240, ["c", "d"]), (300, ["e"]), (300, "C"),
     ]  # fmt: skip
@@ -42,7 +42,7 @@ def test_a_partial_batch_is_flushed_timeout_seconds_after_its_first_item() -> No
         on_next(210, "a"), on_next(211, "b"), on_next(230, "c"), on_next(231, "d"),
         on_next(232, "e"), on_next(300, "f"), on_completed(400),
     )  # fmt: skip
-    res = sched.start(lambda: xs.pipe(buffer_(3, timeout=5.0, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(buffer(3, timeout=5.0, scheduler=sched)))
     assert recorded(res.messages) == [
         (215, ["a", "b"]), (232, ["c", "d", "e"]), (305, ["f"]), (400, "C"),
     ]  # fmt: skip
@@ -52,7 +52,7 @@ def test_the_timeout_uses_the_scheduler_given_at_subscription() -> None:
     """Without scheduler=, the timeout runs on the subscriber's scheduler."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, "a"))
-    res = sched.start(lambda: xs.pipe(buffer_(3, timeout=5.0)))
+    res = sched.start(lambda: xs.pipe(buffer(3, timeout=5.0)))
     assert recorded(res.messages) == [(215, ["a"])]
 
 
@@ -61,7 +61,7 @@ def test_an_error_passes_through_at_once() -> None:
     sched = TestScheduler()
     boom = ValueError("boom")
     xs = sched.create_hot_observable(on_next(210, "a"), on_error(220, boom))
-    res = sched.start(lambda: xs.pipe(buffer_(3, timeout=50.0, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(buffer(3, timeout=50.0, scheduler=sched)))
     assert recorded(res.messages) == [(220, "E")]
 
 
@@ -73,7 +73,7 @@ def test_an_error_passes_through_at_once() -> None:
 def test_bad_arguments_are_refused(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """size >= 1, timeout > 0, and without a timeout a size a paused source lets fill."""
     with pytest.raises(ConfigurationError):
-        buffer_(*args, **kwargs)
+        buffer(*args, **kwargs)
 
 
 @pytest.mark.looptime

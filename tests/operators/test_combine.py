@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rxstreams import ConfigurationError, Stream
+from rxstreams import ArgumentTypeError, ConfigurationError, Stream
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
 
@@ -96,7 +96,8 @@ def test_combine_checks_its_arguments(make_app: AppFactory) -> None:
     stream = app.topic("a").stream()
     with pytest.raises(ConfigurationError, match="at least one"):
         stream.combine()
-    with pytest.raises(TypeError, match="takes Streams"):
+    with pytest.raises(ArgumentTypeError, match="takes Streams") as info:
         stream.combine(app.topic("b"))  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError)
     with pytest.raises(ConfigurationError, match="belongs to app 'two'"):
         stream.combine(other.topic("b").stream())

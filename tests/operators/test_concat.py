@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rxstreams import ConfigurationError, Stream
+from rxstreams import ArgumentTypeError, ConfigurationError, Stream
 from rxstreams.testing import in_flight
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
@@ -82,10 +82,12 @@ async def test_events_another_stream_read_before_the_turn_are_not_seen(
 
 
 def test_concat_checks_its_arguments(make_app: AppFactory) -> None:
-    """No other stream, or one of another app, is refused at once."""
+    """No other stream, a non-stream, or one of another app, is refused at once."""
     app, other = make_app("one"), make_app("two")
     stream = app.topic("a").stream()
     with pytest.raises(ConfigurationError, match="at least one"):
         stream.concat()
+    with pytest.raises(ArgumentTypeError, match="takes Streams"):
+        stream.concat(app.topic("b"))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="belongs to app"):
         stream.concat(other.topic("b").stream())

@@ -12,8 +12,16 @@ import pytest
 from reactivex import Observable
 from reactivex.testing import ReactiveTest, TestScheduler
 
-from rxstreams import AgentError, ConfigurationError, Event, Stream, TopicPartition
-from rxstreams.operators._group_by import GroupedStream, group_by_
+from rxstreams import (
+    AgentError,
+    ArgumentTypeError,
+    ConfigurationError,
+    Event,
+    GroupedStream,
+    Stream,
+    TopicPartition,
+)
+from rxstreams.operators._group_by import group_by_
 from rxstreams.testing import paused
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
@@ -164,6 +172,13 @@ def test_a_bad_idle_timeout_is_refused() -> None:
     for bad in (0, -1.0, "10"):
         with pytest.raises(ConfigurationError):
             group_by_(_stream(Observable()), lambda v: v, idle_timeout=bad)  # type: ignore[arg-type]
+
+
+def test_a_key_that_is_not_a_function_is_refused_at_once() -> None:
+    """stream.group_by("user") raises ArgumentTypeError (a TypeError) before any event."""
+    with pytest.raises(ArgumentTypeError, match=r"group_by\(\) takes a function") as info:
+        _stream(Observable()).group_by("user")  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError)
 
 
 # -- in an app ------------------------------------------------------------------------------

@@ -12,7 +12,15 @@ from reactivex import Observable
 from reactivex.testing import ReactiveTest, TestScheduler
 from structlog.testing import capture_logs
 
-from rxstreams import AgentError, App, ConfigurationError, Event, Stream
+from rxstreams import (
+    AgentError,
+    App,
+    ArgumentTypeError,
+    ConfigurationError,
+    Event,
+    RxStreamsError,
+    Stream,
+)
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed
@@ -159,17 +167,43 @@ def test_the_join_ends_when_every_input_ended(make_app: AppFactory) -> None:
 
 
 def test_join_checks_its_arguments(make_app: AppFactory) -> None:
-    """within missing or not > 0, no other stream, another app's stream: refused at once."""
+    """within missing or not > 0, no other stream, another app's stream, a key that is not
+    a function: refused at once."""
     app, other = make_app("one"), make_app("two")
     a, b = app.topic("a").stream(), app.topic("b").stream()
-    with pytest.raises(ConfigurationError, match="needs within"):
-        a.join(b)
+    with pytest.raises(TypeError, match="within"):
+        a.join(b)  # type: ignore[call-overload]
+    with pytest.raises(ArgumentTypeError, match="function of the value"):
+        a.join(b, within=1, key="id")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="> 0"):
         a.join(b, within=0)
     with pytest.raises(ConfigurationError, match="at least one"):
         a.join(within=1)
     with pytest.raises(ConfigurationError, match="belongs to app"):
         a.join(other.topic("b").stream(), within=1)
+
+
+def test_a_batch_fails_the_joined_stream_with_an_rxstreams_type_error(
+    make_app: AppFactory,
+) -> None:
+    """A list (a buffer's batch) reaching join errors the stream with ArgumentTypeError,
+    which is both an RxStreamsError and a TypeError."""
+    app = make_app("unit")
+    sched = TestScheduler()
+    batches = Stream[Any](
+        observable=sched.create_hot_observable(on_next(201, [ev("k", "L", 1)])), app=app
+    )
+    events = Stream[Any](observable=sched.create_hot_observable(), app=app)
+    errors: list[Exception] = []
+    batches.join(events, within=5, scheduler=sched).observable.subscribe(
+        on_error=errors.append, scheduler=sched
+    )
+    sched.start()
+    assert len(errors) == 1
+    assert isinstance(errors[0], ArgumentTypeError)
+    assert isinstance(errors[0], RxStreamsError)
+    assert isinstance(errors[0], TypeError)
+    assert "join before buffer()" in str(errors[0])
 
 
 # -- acks and commits on the embedded broker ------------------------------------------------

@@ -11,7 +11,7 @@ from reactivex import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxstreams import ConfigurationError, Stream
-from rxstreams.operators._rate_limit import rate_limit_
+from rxstreams.operators import rate_limit
 from rxstreams.testing import in_flight
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill, recorded
@@ -40,7 +40,7 @@ def test_a_burst_passes_up_to_the_bucket_then_one_per_token() -> None:
     in order; none is dropped."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list("abcde")))
-    res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(2, scheduler=sched)))
     assert _recorded6(res.messages) == [
         (210, "a"), (210, "b"), (210.5, "c"), (211, "d"), (211.5, "e"),
     ]  # fmt: skip
@@ -50,7 +50,7 @@ def test_items_under_the_rate_are_not_delayed() -> None:
     """One item per second with rate_limit(2): each passes the moment it arrives."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(*[on_next(210 + i, i) for i in range(5)])
-    res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(2, scheduler=sched)))
     assert _recorded6(res.messages) == [(210 + i, i) for i in range(5)]
 
 
@@ -58,7 +58,7 @@ def test_per_sets_the_period() -> None:
     """rate_limit(3, per=2, within=2/3): 1.5 per second, a bucket of one: every 2/3 s."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, [0, 1, 2, 3]))
-    res = sched.start(lambda: xs.pipe(rate_limit_(3, per=2.0, within=2 / 3, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(3, per=2.0, within=2 / 3, scheduler=sched)))
     times = [t for t, _ in _recorded6(res.messages)]
     assert times == pytest.approx([210, 210 + 2 / 3, 210 + 4 / 3, 212], abs=1e-6)
 
@@ -68,13 +68,13 @@ def test_within_sizes_the_bucket() -> None:
     within=0.5 holds five: five pass at once."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list(range(6))))
-    res = sched.start(lambda: xs.pipe(rate_limit_(10, within=0.1, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(10, within=0.1, scheduler=sched)))
     times = [t for t, _ in _recorded6(res.messages)]
     assert times == pytest.approx([210 + i / 10 for i in range(6)], abs=1e-6)
 
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list(range(6))))
-    res = sched.start(lambda: xs.pipe(rate_limit_(10, within=0.5, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(10, within=0.5, scheduler=sched)))
     times = [t for t, _ in _recorded6(res.messages)]
     assert times == pytest.approx([210] * 5 + [210.1], abs=1e-6)
 
@@ -83,7 +83,7 @@ def test_a_quiet_spell_refills_the_bucket_but_not_beyond_its_size() -> None:
     """After 50 s without items, rate_limit(2) again passes two at once, not a hundred."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, [1, 2, 3]), *_burst(260.0, [4, 5, 6, 7]))
-    res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(2, scheduler=sched)))
     assert _recorded6(res.messages) == [
         (210, 1), (210, 2), (210.5, 3), (260, 4), (260, 5), (260.5, 6), (261, 7),
     ]  # fmt: skip
@@ -100,7 +100,7 @@ def test_high_rates_earn_tokens_in_millisecond_steps() -> None:
             xs.on_next(i)
 
     sched.schedule_absolute(210.0, burst)
-    res = sched.start(lambda: xs.pipe(rate_limit_(100_000, within=0.01, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(100_000, within=0.01, scheduler=sched)))
     recorded = _recorded6(res.messages)
     assert [v for _, v in recorded] == list(range(1500))
     per_time = Counter(t for t, _ in recorded)
@@ -114,7 +114,7 @@ def test_the_end_waits_for_the_delayed_items() -> None:
     """A source that completes while items wait: they all pass, then the completion."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, list("abcd")), on_completed(210))
-    res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(2, scheduler=sched)))
     assert _recorded6(res.messages) == [
         (210, "a"), (210, "b"), (210.5, "c"), (211, "d"), (211, "C"),
     ]  # fmt: skip
@@ -125,7 +125,7 @@ def test_an_error_is_not_delayed() -> None:
     sched = TestScheduler()
     boom = ValueError("boom")
     xs = sched.create_hot_observable(*_burst(210.0, list("abcd")), _error_at(210.1, boom))
-    res = sched.start(lambda: xs.pipe(rate_limit_(2, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(rate_limit(2, scheduler=sched)))
     assert _recorded6(res.messages) == [(210, "a"), (210, "b"), (210.1, "E")]
 
 
@@ -133,7 +133,7 @@ def test_the_timer_uses_the_scheduler_given_at_subscription() -> None:
     """Without scheduler=, the refill timer runs on the subscriber's scheduler."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(*_burst(210.0, [1, 2]))
-    res = sched.start(lambda: xs.pipe(rate_limit_(1)))
+    res = sched.start(lambda: xs.pipe(rate_limit(1)))
     assert _recorded6(res.messages) == [(210, 1), (211, 2)]
 
 
@@ -145,7 +145,7 @@ def test_the_timer_uses_the_scheduler_given_at_subscription() -> None:
 def test_bad_arguments_are_refused(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """rate, per and within must be positive numbers."""
     with pytest.raises(ConfigurationError):
-        rate_limit_(*args, **kwargs)
+        rate_limit(*args, **kwargs)
 
 
 @pytest.mark.looptime

@@ -9,7 +9,7 @@ import pytest
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxstreams import ConfigurationError, Stream
-from rxstreams.operators._take import take_
+from rxstreams.operators import take
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill, recorded
 
@@ -23,7 +23,7 @@ def test_take_delivers_the_first_items_then_completes() -> None:
         on_next(210, "a"), on_next(220, "b"), on_next(230, "c"), on_next(240, "d"),
         on_next(250, "e"), on_completed(300),
     )  # fmt: skip
-    res = sched.start(lambda: xs.pipe(take_(3)))
+    res = sched.start(lambda: xs.pipe(take(3)))
     assert recorded(res.messages) == [(210, "a"), (220, "b"), (230, "c"), (230, "C")]
 
 
@@ -31,7 +31,7 @@ def test_take_ends_when_the_source_ends_first() -> None:
     """take(10) over a source of two items ends with the source."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, 1), on_next(220, 2), on_completed(230))
-    res = sched.start(lambda: xs.pipe(take_(10)))
+    res = sched.start(lambda: xs.pipe(take(10)))
     assert recorded(res.messages) == [(210, 1), (220, 2), (230, "C")]
 
 
@@ -41,7 +41,7 @@ def test_within_ends_the_stream_after_that_many_seconds() -> None:
     xs = sched.create_hot_observable(
         on_next(210, "a"), on_next(220, "b"), on_next(230, "c"), on_completed(400)
     )
-    res = sched.start(lambda: xs.pipe(take_(10, within=25.0, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(take(10, within=25.0, scheduler=sched)))
     assert recorded(res.messages) == [(210, "a"), (220, "b"), (225, "C")]
 
 
@@ -49,7 +49,7 @@ def test_whichever_limit_comes_first_wins() -> None:
     """take(2, within=25): the count ends it at 220, before the timer."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, "a"), on_next(220, "b"), on_next(221, "c"))
-    res = sched.start(lambda: xs.pipe(take_(2, within=25.0, scheduler=sched)))
+    res = sched.start(lambda: xs.pipe(take(2, within=25.0, scheduler=sched)))
     assert recorded(res.messages) == [(210, "a"), (220, "b"), (220, "C")]
 
 
@@ -58,7 +58,7 @@ def test_within_uses_the_scheduler_given_at_subscription() -> None:
     agent's bridge passes the running loop's), never on a thread."""
     sched = TestScheduler()
     xs = sched.create_hot_observable(on_next(210, "a"), on_next(240, "b"))
-    res = sched.start(lambda: xs.pipe(take_(10, within=20.0)))
+    res = sched.start(lambda: xs.pipe(take(10, within=20.0)))
     assert recorded(res.messages) == [(210, "a"), (220, "C")]
 
 
@@ -70,7 +70,7 @@ def test_within_uses_the_scheduler_given_at_subscription() -> None:
 def test_bad_arguments_are_refused(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """max_ must be an int >= 1 and within a positive number of seconds."""
     with pytest.raises(ConfigurationError):
-        take_(*args, **kwargs)
+        take(*args, **kwargs)
 
 
 @pytest.mark.looptime

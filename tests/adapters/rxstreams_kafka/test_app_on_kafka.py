@@ -4,7 +4,9 @@ and the group's committed offsets at the end of every partition."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
@@ -13,9 +15,12 @@ from rxstreams import App, Stream
 from rxstreams.messages import TopicPartition, TopicSpec
 from rxstreams.types import ConsumerConfig
 from rxstreams_kafka import KafkaProducer, KafkaTransport
-from tests.adapters.rxstreams_kafka.helpers import RecordingListener, wait_assigned
+from tests.adapters.rxstreams_kafka.conftest import MakeConsumer
+from tests.adapters.rxstreams_kafka.helpers import RecordingListener, consume, wait_assigned
 
 pytestmark = pytest.mark.kafka
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_an_app_runs_until_idle_on_kafka_and_commits_everything(
@@ -66,29 +71,33 @@ async def test_an_app_runs_until_idle_on_kafka_and_commits_everything(
     assert await transport.partition_count(sink) == 2
 
 
-async def test_a_script_that_only_sends_delivers_every_record(
-    kafka_url: str, transport: KafkaTransport, names: Callable[[str], str]
-) -> None:
-    """Sending from an app that was never started, then stop(): all 200 records arrive."""
-    topic, app_id = names("only-sent"), names("sender")
-    # a long linger keeps records in the producer's buffer: only a flush on stop sends them
-    app = App(app_id, broker=kafka_url, topic_partitions=1, producer_linger=1.0)
-    for i in range(200):
-        await app.topic(topic).send(value=i)
-    await app.stop()
-    assert app.state == "stopped"
+SENDER = """
+import asyncio, sys
+from rxstreams import App
 
-    checker = transport.create_consumer(
-        [topic],
-        RecordingListener("checker", []),
-        ConsumerConfig(names("checker"), "checker", session_timeout=2, fetch_max_wait=0.05),
+async def main() -> None:
+    app = App(sys.argv[2], broker=sys.argv[1], topic_partitions=1, producer_linger=1.0)
+    for i in range(200):
+        await app.topic(sys.argv[3]).send(value=i)
+    await app.stop()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_script_that_only_sends_delivers_every_record(
+    kafka_url: str, make_consumer: MakeConsumer, names: Callable[[str], str]
+) -> None:
+    """A script sends 200 records from an app it never starts, calls stop() and exits at
+    once: all 200 are on the broker (a long linger keeps them in the producer's buffer, so
+    only the flush on stop sends them)."""
+    topic, app_id = names("only-sent"), names("sender")
+    script = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SENDER, kafka_url, app_id, topic, cwd=ROOT
     )
-    await checker.start()
-    await wait_assigned(checker, partitions=1)
-    got: list[int] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while len(got) < 200 and loop.time() < deadline:
-        for messages in (await checker.getmany(timeout=0.2)).values():
-            got.extend(orjson.loads(m.value) for m in messages if m.value is not None)
-    assert got == list(range(200))
+    assert await asyncio.wait_for(script.wait(), 60) == 0
+
+    checker, _ = await make_consumer("checker", [topic], group_id=names("checker"))
+    got = await consume(checker, 200)
+    values = [orjson.loads(m.value) for m in got.get(TopicPartition(topic, 0), []) if m.value]
+    assert values == list(range(200))
