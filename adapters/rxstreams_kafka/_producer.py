@@ -170,7 +170,8 @@ class KafkaProducer:
         timestamp_ms: int | None = None,
         headers: Headers | None = None,
     ) -> asyncio.Future[RecordMetadata]:
-        """Queue a record; the returned future resolves to where it landed.
+        """Queue a record; the returned future resolves to where it landed (with acks=0,
+        the broker does not say: the offset is -1, and so is the partition unless given).
 
         Raises :class:`UnknownTopicError` for a partition the topic does not have. A
         delivery failure (the broker went away for longer than aiokafka's request
@@ -198,12 +199,22 @@ class KafkaProducer:
         except KAFKA_ERRORS as exc:
             raise translate(exc, f"sending to {topic!r}") from exc
         future: asyncio.Future[RecordMetadata] = sent.get_loop().create_future()
-        sent.add_done_callback(lambda done: self._delivered(future, done, topic))
+        sent.add_done_callback(
+            lambda done: self._delivered(future, done, topic, partition, timestamp_ms)
+        )
         return future
 
-    def _delivered(self, future: asyncio.Future[RecordMetadata], sent: Any, topic: str) -> None:
+    def _delivered(
+        self,
+        future: asyncio.Future[RecordMetadata],
+        sent: Any,
+        topic: str,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
         """Resolve our future from aiokafka's (same outcome, our types); remember a
-        failure for :meth:`flush` to raise."""
+        failure for :meth:`flush` to raise. ``partition`` and ``timestamp_ms`` are what
+        the record was sent with: with acks=0 the broker does not say where it landed."""
         if sent.cancelled():
             if not future.done():
                 future.cancel()
@@ -220,11 +231,13 @@ class KafkaProducer:
         if future.done():  # cancelled by its owner
             return
         md = sent.result()
-        timestamp = md.timestamp
-        if timestamp is None or timestamp < 0:  # acks=0, or a broker that does not say
+        if md is None:  # acks=0: aiokafka resolves to None, as no answer comes back
+            landed, offset, timestamp = -1 if partition is None else partition, -1, timestamp_ms
+        else:
+            landed, offset, timestamp = md.partition, md.offset, md.timestamp
+        if timestamp is None or timestamp < 0:  # a broker that does not say
             timestamp = time.time_ns() // 1_000_000
-        metadata = (md.topic, md.partition, md.offset, timestamp)
-        future.set_result(_new_metadata(RecordMetadata, metadata))
+        future.set_result(_new_metadata(RecordMetadata, (topic, landed, offset, timestamp)))
 
     async def _check_partition(self, topic: str, partition: int) -> None:
         """aiokafka only asserts a partition exists: say it properly instead."""
