@@ -41,7 +41,8 @@ class Settings:
         producer_acks: when the broker counts a sent record as written: ``"all"`` (the
             default, as in current Kafka clients: every in-sync replica has it), ``1`` (the
             partition leader has it; lost if the leader fails before replicating) or ``0``
-            (no reply awaited: a lost record goes unnoticed). ``-1`` is taken as ``"all"``.
+            (no reply awaited: a lost record goes unnoticed, and on Kafka a send resolves
+            to offset -1). ``-1`` is taken as ``"all"``.
         producer_idempotence: whether the broker deduplicates the producer's retries, so a
             record retried after a lost reply is written once. ``None`` (the default): on
             where the broker supports it; where it refuses (old brokers, Tansu), the
@@ -56,7 +57,9 @@ class Settings:
         producer_compression: how batches are compressed: ``None`` (the default),
             ``"gzip"``, ``"snappy"``, ``"lz4"`` or ``"zstd"``. On Kafka, snappy, lz4 and
             zstd need the ``cramjam`` package (``pip install cramjam``); without it the
-            producer is refused when it is created. The memory broker does not compress.
+            app's producer is refused when it is created (at start or first send), with a
+            :class:`~rxstreams.errors.ConfigurationError`. The memory broker does not
+            compress.
         producer_request_timeout: seconds the broker may take to acknowledge a batch; a
             record not delivered in that time fails (its future, and the next flush).
         producer_max_request_size: the largest request the producer sends, in bytes; a
