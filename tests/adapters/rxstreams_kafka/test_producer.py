@@ -155,8 +155,7 @@ async def test_by_default_the_producer_falls_back_once_and_loses_nothing(
     names: Callable[[str], str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Where the broker refuses idempotence, the default producer warns once, in one line
-    saying why and how to silence it, and every record sent arrives exactly once, in order."""
+    """A refused idempotence: one warning saying why and how to silence it; no loss, no dup."""
     caplog.set_level(logging.WARNING, logger="aiokafka")
     topic = names("t")
     await transport.create_topics([TopicSpec(topic, 1)])
@@ -183,8 +182,7 @@ async def test_by_default_the_producer_falls_back_once_and_loses_nothing(
 async def test_required_idempotence_fails_to_start_with_what_to_do(
     transport: KafkaTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """producer_idempotence=True on a broker that refuses it: start() raises a
-    ConfigurationError saying so and what to change; nothing can be sent."""
+    """Required idempotence that is refused fails start() with what to change."""
     caplog.set_level(logging.WARNING, logger="aiokafka")
     producer = transport.create_producer(ProducerConfig("required", idempotence=True))
     with pytest.raises(ConfigurationError, match="requires idempotence") as info:
@@ -207,8 +205,7 @@ async def test_without_idempotence_the_producer_starts_silently_and_delivers(
     acks: Literal[0, 1, "all"],
     idempotence: bool | None,
 ) -> None:
-    """Idempotence off, or acks 0 or 1 without it: no warning, and every record arrives
-    (with acks=0 the broker does not answer, so the sender learns no offsets: -1)."""
+    """Idempotence off, or acks 0/1: no warning, all records arrive (acks=0: offsets -1)."""
     topic = names("t")
     await transport.create_topics([TopicSpec(topic, 1)])
     producer = transport.create_producer(
