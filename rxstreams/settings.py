@@ -38,7 +38,35 @@ class Settings:
             ``dead_letter`` (send its bytes and the error to ``<topic>-dlq``, then ack).
         session_timeout / rebalance_timeout: consumer-group timeouts, in seconds.
         shutdown_timeout: seconds a graceful stop waits for agents to finish their events.
+        producer_acks: when the broker counts a sent record as written: ``"all"`` (the
+            default, as in current Kafka clients: every in-sync replica has it), ``1`` (the
+            partition leader has it; lost if the leader fails before replicating) or ``0``
+            (no reply awaited: a lost record goes unnoticed, and on Kafka a send resolves
+            to offset -1). ``-1`` is taken as ``"all"``.
+        producer_idempotence: whether the broker deduplicates the producer's retries, so a
+            record retried after a lost reply is written once. ``None`` (the default): on
+            where the broker supports it; where it refuses (old brokers, Tansu), the
+            producer starts without it and logs one ``producer_idempotence_unavailable``
+            warning (set ``False`` to silence it). ``True``: required; starting fails with a
+            :class:`~rxstreams.errors.ConfigurationError` where the broker refuses it, and
+            it needs ``producer_acks="all"``. ``False``: off. With ``producer_acks`` 0 or 1,
+            ``None`` means off (as in Kafka's Java client).
         producer_linger: seconds the producer may wait to fill a batch.
+        producer_max_batch_size: bytes of records batched per partition before a batch is
+            sent (Kafka's ``batch.size``).
+        producer_compression: how batches are compressed: ``None`` (the default),
+            ``"gzip"``, ``"snappy"``, ``"lz4"`` or ``"zstd"``. On Kafka, snappy, lz4 and
+            zstd need the ``cramjam`` package (``pip install cramjam``); without it the
+            app's producer is refused when it is created (at start or first send), with a
+            :class:`~rxstreams.errors.ConfigurationError`. The memory broker does not
+            compress.
+        producer_request_timeout: seconds the broker may take to acknowledge a batch; a
+            record not delivered in that time fails (its future, and the next flush).
+        producer_max_request_size: the largest request the producer sends, in bytes; a
+            bigger record is refused when it is sent.
+
+    The producer settings are validated by :class:`~rxstreams.types.ProducerConfig`,
+    which :meth:`producer_config` builds once when the settings are created.
     """
 
     id: str
@@ -57,7 +85,13 @@ class Settings:
     session_timeout: float = 10.0
     rebalance_timeout: float = 30.0
     shutdown_timeout: float = 10.0
+    producer_acks: Literal[0, 1, -1, "all"] = "all"
+    producer_idempotence: bool | None = None
     producer_linger: float = 0.0
+    producer_max_batch_size: int = 16384
+    producer_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    producer_request_timeout: float = 40.0
+    producer_max_request_size: int = 1_048_576
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,7 +113,6 @@ class Settings:
         for name, value in {
             "fetch_timeout": self.fetch_timeout,
             "shutdown_timeout": self.shutdown_timeout,
-            "producer_linger": self.producer_linger,
             "redelivery_limit": self.redelivery_limit,
         }.items():
             if value < 0:
@@ -99,6 +132,8 @@ class Settings:
             raise ConfigurationError(
                 f"broker {self.broker!r} is not a URL; use e.g. 'memory://' or 'kafka://host:9092'"
             )
+        # validated by ProducerConfig (see there why); acks=-1 comes back as "all"
+        object.__setattr__(self, "producer_acks", self.producer_config().acks)
 
     @classmethod
     def from_kwargs(cls, id: str, **kwargs: Any) -> Settings:
@@ -126,4 +161,13 @@ class Settings:
 
     def producer_config(self) -> ProducerConfig:
         """What the app's producer is asked for."""
-        return ProducerConfig(client_id=self.id, linger=self.producer_linger)
+        return ProducerConfig(
+            client_id=self.id,
+            linger=self.producer_linger,
+            max_batch_size=self.producer_max_batch_size,
+            acks=self.producer_acks,
+            idempotence=self.producer_idempotence,
+            compression=self.producer_compression,
+            request_timeout=self.producer_request_timeout,
+            max_request_size=self.producer_max_request_size,
+        )

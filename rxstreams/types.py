@@ -12,10 +12,12 @@ User side (the Faust API): :class:`AgentT`, :class:`StreamT`, :class:`EventT`, a
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from .errors import ConfigurationError
 from .messages import Headers, RecordMetadata, TopicPartition, TopicSpec
 
 __all__ = (
@@ -71,12 +73,92 @@ class ConsumerConfig:
 
 @dataclass(frozen=True, slots=True)
 class ProducerConfig:
-    """What the app asks of a producer."""
+    """What the app asks of a producer; each transport maps it to its own options.
+
+    Validated here, once, rather than in :class:`~rxstreams.settings.Settings`: a transport
+    receives this object whether an app built it (``Settings.producer_config()``, called
+    when the app is created) or a test or tool did, so no transport can get an invalid
+    one. Errors name the app setting (``producer_acks`` for ``acks``, and so on).
+
+    Attributes:
+        client_id: the name the producer gives the broker.
+        linger: seconds a record may wait for others to fill its batch.
+        max_batch_size: bytes of records batched per partition before a batch is sent.
+        acks: ``"all"`` (every in-sync replica has the record), ``1`` (the leader has
+            it) or ``0`` (sent, no reply awaited); ``-1`` is taken as ``"all"``.
+        idempotence: ``None`` (on where the broker supports it, else off with a
+            warning), ``True`` (required: starting fails where the broker refuses it) or
+            ``False`` (off). ``None`` with ``acks`` 0 or 1 is off; ``True`` needs
+            ``acks="all"``.
+        compression: ``None``, ``"gzip"``, ``"snappy"``, ``"lz4"`` or ``"zstd"``.
+        request_timeout: seconds the broker may take to acknowledge a batch; a batch not
+            delivered in that time fails.
+        max_request_size: the largest request, in bytes: a bigger record is refused.
+    """
 
     client_id: str
     linger: float = 0.0
     max_batch_size: int = 16384
-    acks: Literal[0, 1, "all"] = 1
+    acks: Literal[0, 1, -1, "all"] = "all"
+    idempotence: bool | None = None
+    compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    request_timeout: float = 40.0
+    max_request_size: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        if self.acks == -1 and type(self.acks) is int:
+            object.__setattr__(self, "acks", "all")
+        checks: tuple[tuple[str, object, bool, str], ...] = (
+            ("linger", self.linger, _number(self.linger) and self.linger >= 0, ">= 0 seconds"),
+            ("max_batch_size", self.max_batch_size, _size(self.max_batch_size), "> 0 bytes"),
+            (
+                "acks",
+                self.acks,
+                type(self.acks) in (int, str) and self.acks in (0, 1, "all"),
+                "0, 1 or 'all' (-1 means 'all')",
+            ),
+            (
+                "idempotence",
+                self.idempotence,
+                self.idempotence is None or type(self.idempotence) is bool,
+                "None (on where the broker supports it), True (required) or False",
+            ),
+            (
+                "compression",
+                self.compression,
+                self.compression in _COMPRESSIONS,
+                "None, 'gzip', 'snappy', 'lz4' or 'zstd'",
+            ),
+            (
+                "request_timeout",
+                self.request_timeout,
+                _number(self.request_timeout) and self.request_timeout > 0,
+                "> 0 seconds",
+            ),
+            ("max_request_size", self.max_request_size, _size(self.max_request_size), "> 0 bytes"),
+        )
+        for name, value, valid, allowed in checks:
+            if not valid:
+                raise ConfigurationError(
+                    f"setting producer_{name} must be {allowed}, got {value!r}"
+                )
+        if self.idempotence is True and self.acks != "all":
+            raise ConfigurationError(
+                f"setting producer_idempotence=True needs producer_acks='all', got "
+                f"producer_acks={self.acks!r} (an idempotent producer waits for every in-sync "
+                "replica): set producer_acks='all', or producer_idempotence to None or False"
+            )
+
+
+_COMPRESSIONS = (None, "gzip", "snappy", "lz4", "zstd")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _size(value: object) -> bool:
+    return type(value) is int and value > 0
 
 
 class RebalanceListenerT(Protocol):

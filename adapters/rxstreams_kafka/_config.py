@@ -6,6 +6,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiokafka import codec
+
 from rxstreams.errors import ConfigurationError
 from rxstreams.types import ConsumerConfig, ProducerConfig
 
@@ -81,13 +83,28 @@ def consumer_kwargs(config: ConsumerConfig) -> dict[str, Any]:
 def producer_kwargs(config: ProducerConfig) -> dict[str, Any]:
     """``AIOKafkaProducer`` keyword arguments for ``config`` (bootstrap servers aside).
 
-    No idempotence: it needs InitProducerId, which not every Kafka-protocol broker
-    accepts in the version aiokafka sends.
+    Idempotence is asked for when ``config.idempotence`` is True, or None with
+    ``acks="all"`` (with acks 0 or 1, None means off, as in Kafka's Java client); what
+    happens when the broker refuses it is :meth:`KafkaProducer.start`'s business.
+    Raises :class:`ConfigurationError` for a compression whose library is not installed.
     """
+    if (
+        config.compression not in (None, "gzip")
+        and not getattr(codec, f"has_{config.compression}")()
+    ):
+        raise ConfigurationError(
+            f"setting producer_compression={config.compression!r} needs the 'cramjam' "
+            f"package, which is not installed: pip install cramjam (or pip install "
+            f"'aiokafka[{config.compression}]'), or choose 'gzip' or None"
+        )
     return {
         "client_id": config.client_id,
         "acks": config.acks,
+        "enable_idempotence": config.idempotence is True
+        or (config.idempotence is None and config.acks == "all"),
         "linger_ms": _ms(config.linger),
         "max_batch_size": config.max_batch_size,
-        "enable_idempotence": False,
+        "compression_type": config.compression,
+        "request_timeout_ms": _ms(config.request_timeout),
+        "max_request_size": config.max_request_size,
     }

@@ -31,7 +31,11 @@ class MemoryProducer:
     go round-robin. A topic that does not exist is created with the broker's
     ``default_partitions`` (like Kafka's ``auto.create.topics.enable``). The producer is
     usable as soon as it is created; :meth:`start` is accepted for the protocol's sake.
-    ``linger``, ``max_batch_size`` and ``acks`` have nothing to tune here.
+
+    The producer settings are accepted (and validated, by :class:`ProducerConfig`) but
+    have nothing to tune here: a record is in the log when :meth:`send` returns, so every
+    ``acks`` is satisfied; nothing is retried, so nothing is written twice, as with an
+    idempotent producer; nothing is batched, compressed or sent over a network.
     """
 
     def __init__(self, broker: MemoryBroker, config: ProducerConfig) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
+from aiokafka import codec
 
 import rxstreams_kafka
 from rxstreams.errors import ConfigurationError
@@ -90,16 +93,83 @@ def test_the_heartbeat_stays_within_a_short_session_timeout() -> None:
     assert consumer_kwargs(config)["heartbeat_interval_ms"] == 1_000
 
 
-def test_producer_config_maps_without_idempotence() -> None:
-    """acks, linger and batch size pass through; idempotence is off."""
-    config = ProducerConfig(client_id="p", linger=0.005, max_batch_size=1024, acks="all")
-    assert producer_kwargs(config) == {
+def test_the_default_producer_config_asks_for_acks_all_and_idempotence() -> None:
+    """By default aiokafka is asked for acks=all and an idempotent producer."""
+    assert producer_kwargs(ProducerConfig(client_id="p")) == {
         "client_id": "p",
         "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 0,
+        "max_batch_size": 16384,
+        "compression_type": None,
+        "request_timeout_ms": 40_000,
+        "max_request_size": 1_048_576,
+    }
+
+
+def test_every_producer_setting_maps_to_its_aiokafka_argument() -> None:
+    """acks, idempotence, linger, batch size, compression and request limits pass through."""
+    config = ProducerConfig(
+        client_id="p",
+        linger=0.005,
+        max_batch_size=1024,
+        acks=1,
+        idempotence=False,
+        compression="gzip",
+        request_timeout=2.5,
+        max_request_size=4096,
+    )
+    assert producer_kwargs(config) == {
+        "client_id": "p",
+        "acks": 1,
+        "enable_idempotence": False,
         "linger_ms": 5,
         "max_batch_size": 1024,
-        "enable_idempotence": False,
+        "compression_type": "gzip",
+        "request_timeout_ms": 2_500,
+        "max_request_size": 4096,
     }
+
+
+@pytest.mark.parametrize(
+    ("acks", "idempotence", "enabled"),
+    [
+        ("all", None, True),
+        ("all", True, True),
+        ("all", False, False),
+        (1, None, False),
+        (0, None, False),
+        (1, False, False),
+    ],
+)
+def test_idempotence_is_asked_for_only_with_acks_all(
+    acks: Literal[0, 1, "all"], idempotence: bool | None, enabled: bool
+) -> None:
+    """Idempotence None means on with acks='all' and off with acks 0 or 1 (as in Java)."""
+    config = ProducerConfig(client_id="p", acks=acks, idempotence=idempotence)
+    assert producer_kwargs(config)["enable_idempotence"] is enabled
+
+
+@pytest.mark.parametrize("compression", ["snappy", "lz4", "zstd"])
+def test_a_compression_without_its_library_is_refused_when_the_producer_is_created(
+    compression: Literal["snappy", "lz4", "zstd"], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without cramjam, snappy, lz4 and zstd fail at create_producer, naming the package."""
+    monkeypatch.setattr(codec, "cramjam", None)  # as on a machine without it
+    transport = KafkaTransport("kafka://127.0.0.1:9")  # creating a producer connects nowhere
+    config = ProducerConfig(client_id="p", compression=compression)
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"producer_compression='{compression}' needs the 'cramjam' package.*"
+        "pip install cramjam",
+    ):
+        transport.create_producer(config)
+
+
+def test_gzip_needs_no_extra_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gzip compression works with the standard library alone."""
+    monkeypatch.setattr(codec, "cramjam", None)
+    assert producer_kwargs(ProducerConfig("p", compression="gzip"))["compression_type"] == "gzip"
 
 
 def test_the_public_api_is_exactly_all() -> None:

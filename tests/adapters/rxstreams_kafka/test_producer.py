@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import pytest
 from aiokafka import errors as kafka_errors
+from structlog.testing import capture_logs
 
+from rxstreams import App
 from rxstreams.errors import (
     AppStateError,
     BrokerUnavailableError,
+    ConfigurationError,
     TransportError,
     UnknownTopicError,
 )
@@ -123,3 +128,142 @@ async def test_a_delivery_failure_fails_the_future_and_the_next_flush(
         await producer.flush()
     assert isinstance(info.value.__cause__, BrokerUnavailableError)
     await producer.flush()  # reported once
+
+
+# -- durability settings, on a broker that refuses idempotence (Tansu) ------------------------
+
+
+async def _read_values(
+    make_consumer: MakeConsumer, topic: str, group: str, count: int
+) -> list[tuple[int, bytes | None]]:
+    """(offset, value) of the ``count`` records of a one-partition topic, checking that
+    the log holds no more than that (a duplicate would lengthen it)."""
+    consumer, _ = await make_consumer(group, [topic], group_id=group)
+    tp = TopicPartition(topic, 0)
+    got = (await consume(consumer, count)).get(tp, [])
+    assert consumer.highwater(tp) == count
+    return [(m.offset, m.value) for m in got]
+
+
+def _aiokafka_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("aiokafka")]
+
+
+async def test_by_default_the_producer_falls_back_once_and_loses_nothing(
+    transport: KafkaTransport,
+    make_consumer: MakeConsumer,
+    names: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused idempotence: one warning saying why and how to silence it; no loss, no dup."""
+    caplog.set_level(logging.WARNING, logger="aiokafka")
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 1)])
+    producer = transport.create_producer(ProducerConfig("default"))
+    with capture_logs() as logs:
+        await producer.start()
+        sent = [await producer.send(topic, b"%d" % i) for i in range(100)]
+        landed = [await f for f in sent]
+
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("producer_idempotence_unavailable", "warning")
+    ]
+    assert "refused" in logs[0]["reason"]
+    assert "InitProducerId" in logs[0]["reason"]
+    assert logs[0]["silence"] == "set producer_idempotence=False"
+    assert _aiokafka_errors(caplog) == []  # not aiokafka's own ERROR line as well
+    assert producer.idempotent is False
+    assert [md.offset for md in landed] == list(range(100))
+    assert await _read_values(make_consumer, topic, names("g"), 100) == [
+        (i, b"%d" % i) for i in range(100)
+    ]
+
+
+async def test_required_idempotence_fails_to_start_with_what_to_do(
+    transport: KafkaTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Required idempotence that is refused fails start() with what to change."""
+    caplog.set_level(logging.WARNING, logger="aiokafka")
+    producer = transport.create_producer(ProducerConfig("required", idempotence=True))
+    with pytest.raises(ConfigurationError, match="requires idempotence") as info:
+        await producer.start()
+    message = str(info.value)
+    assert "producer_idempotence=True" in message
+    assert "refused" in message
+    assert "InitProducerId" in message
+    assert "producer_idempotence=None" in message
+    assert _aiokafka_errors(caplog) == []
+    with pytest.raises(AppStateError, match="before start"):
+        await producer.send("t", b"v")
+
+
+@pytest.mark.parametrize(("acks", "idempotence"), [("all", False), (1, None), (0, None)], ids=str)
+async def test_without_idempotence_the_producer_starts_silently_and_delivers(
+    transport: KafkaTransport,
+    make_consumer: MakeConsumer,
+    names: Callable[[str], str],
+    acks: Literal[0, 1, "all"],
+    idempotence: bool | None,
+) -> None:
+    """Idempotence off, or acks 0/1: no warning, all records arrive (acks=0: offsets -1)."""
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 1)])
+    producer = transport.create_producer(
+        ProducerConfig("plain", acks=acks, idempotence=idempotence)
+    )
+    with capture_logs() as logs:
+        await producer.start()
+        sent = [await producer.send(topic, b"%d" % i) for i in range(20)]
+        landed = [await f for f in sent]
+    assert logs == []
+    assert producer.idempotent is False
+    assert [md.offset for md in landed] == ([-1] * 20 if acks == 0 else list(range(20)))
+    assert await _read_values(make_consumer, topic, names("g"), 20) == [
+        (i, b"%d" % i) for i in range(20)
+    ]
+
+
+async def test_gzip_compressed_records_round_trip(
+    transport: KafkaTransport, make_consumer: MakeConsumer, names: Callable[[str], str]
+) -> None:
+    """With gzip compression, keys, values and headers come back exactly as sent."""
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 1)])
+    producer = transport.create_producer(
+        ProducerConfig("gzip", compression="gzip", linger=0.05, idempotence=False)
+    )
+    await producer.start()
+    values = [(b"record %d " % i) * 500 for i in range(30)]
+    for i, value in enumerate(values):
+        await producer.send(topic, value, key=b"k%d" % i, headers=[("n", b"%d" % i)])
+    await producer.flush()
+
+    consumer, _ = await make_consumer("c", [topic], group_id=names("g"))
+    got = (await consume(consumer, 30))[TopicPartition(topic, 0)]
+    assert [(m.key, m.value, list(m.headers)) for m in got] == [
+        (b"k%d" % i, value, [("n", b"%d" % i)]) for i, value in enumerate(values)
+    ]
+
+
+async def test_a_record_over_the_max_request_size_is_refused(
+    transport: KafkaTransport,
+) -> None:
+    """A record bigger than producer_max_request_size fails its send, saying so."""
+    producer = transport.create_producer(
+        ProducerConfig("small", max_request_size=1024, idempotence=False)
+    )
+    await producer.start()
+    with pytest.raises(TransportError, match="larger than the maximum request size"):
+        await producer.send("t", b"x" * 2000)
+
+
+async def test_an_apps_producer_settings_reach_the_kafka_producer(
+    kafka_url: str, names: Callable[[str], str]
+) -> None:
+    """App(producer_idempotence=True) on a broker that refuses it fails its first send."""
+    app = App(names("app"), broker=kafka_url, producer_idempotence=True)
+    try:
+        with pytest.raises(ConfigurationError, match="requires idempotence"):
+            await app.topic(names("t")).send(value=1)
+    finally:
+        await app.stop()

@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 
+from rxstreams import App
 from rxstreams.errors import BrokerUnavailableError, ConfigurationError, UnknownTopicError
 from rxstreams.messages import RecordMetadata, TopicPartition
 from rxstreams.types import ProducerConfig
@@ -107,3 +108,35 @@ def test_send_soon_produces_a_million_records(broker: MemoryBroker) -> None:
     assert ends == [250_000] * 4
     last = broker.records(TopicPartition("bulk", 3))[-1]
     assert (last.offset, last.value) == (249_999, b"x")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"producer_acks": 0, "producer_compression": "zstd", "producer_linger": 5.0},
+        {"producer_acks": 1, "producer_idempotence": False, "producer_max_batch_size": 1},
+        {"producer_acks": -1, "producer_idempotence": True, "producer_max_request_size": 10},
+        {"producer_request_timeout": 0.001, "producer_compression": "snappy"},
+    ],
+    ids=str,
+)
+async def test_an_app_with_any_producer_settings_sends_as_usual(
+    broker: MemoryBroker, settings: dict[str, object]
+) -> None:
+    """The memory broker accepts and ignores producer settings: a send is in the log at once."""
+    app = App("a", transport=MemoryTransport(broker=broker), topic_partitions=1, **settings)
+    try:
+        sent = await app.topic("t").send(key="k", value="a value longer than ten bytes")
+        assert sent.done()  # already in the log
+        landed = sent.result()
+        assert (landed.topic, landed.partition, landed.offset) == ("t", 0, 0)
+        (record,) = broker.records(TopicPartition("t", 0))
+        assert (record.key, record.value) == (b'"k"', b'"a value longer than ten bytes"')
+    finally:
+        await app.stop()
+
+
+def test_bad_producer_settings_are_refused_on_the_memory_broker_too() -> None:
+    """Producer settings are validated the same way whatever the broker."""
+    with pytest.raises(ConfigurationError, match="setting producer_acks must be"):
+        App("a", broker="memory://", producer_acks=2)
