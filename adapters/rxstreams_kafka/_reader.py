@@ -50,8 +50,11 @@ class KafkaReader:
     ``group_id=None``: no FindCoordinator, JoinGroup or commit is ever sent, so reading
     leaves no group behind on the broker. Positions are set by hand (:meth:`assign`,
     :meth:`seek`, :meth:`seek_to_beginning`, :meth:`seek_to_end`); a position outside the
-    log moves to the log start. Records are aiokafka's ``ConsumerRecord`` objects, which
-    have every :class:`~rxstreams.types.MessageT` attribute.
+    log moves to the log start: Kafka reports it out of range (aiokafka resets it), and a
+    seek past the end that a broker answers with an empty fetch instead (Tansu does) is
+    reset by :meth:`getmany` once a fetch at that position reported a lower end. Records
+    are aiokafka's ``ConsumerRecord`` objects, which have every
+    :class:`~rxstreams.types.MessageT` attribute.
     """
 
     def __init__(self, bootstrap_servers: Sequence[str], config: ReaderConfig) -> None:
@@ -61,6 +64,8 @@ class KafkaReader:
         self._consumer: Any = None
         self._state: _State = "created"
         self._assigned: frozenset[TopicPartition] = frozenset()
+        #: partitions seek() moved, and when: checked against the next fetch (see getmany)
+        self._seeks: dict[TopicPartition, int] = {}
         self._polling = False
         self._changed = asyncio.Event()  # the assignment changed, or the reader stopped
         self._log = log.bind(client_id=config.client_id)
@@ -103,6 +108,7 @@ class KafkaReader:
         self._state = "stopped"
         self._consumer = None
         self._assigned = frozenset()
+        self._seeks = {}
         self._changed.set()
         if consumer is not None:
             with translate_errors(f"stopping reader {self._config.client_id!r}"):
@@ -149,6 +155,7 @@ class KafkaReader:
                 if position is not None:  # else it is reset to the log start, as new ones
                     consumer.seek(_theirs(tp), position)
         self._assigned = tps
+        self._seeks = {tp: at for tp, at in self._seeks.items() if tp in tps}
         self._changed.set()
         self._log.debug("partitions_assigned", partitions=sorted(tps))
 
@@ -163,6 +170,7 @@ class KafkaReader:
             raise ConfigurationError(f"cannot seek {partition} to {offset!r}: use an int >= 0")
         with translate_errors(f"seeking {partition} to {offset}"):
             consumer.seek(_theirs(partition), offset)
+        self._seeks[partition] = _now_ms()
 
     async def seek_to_beginning(self, partitions: Iterable[TopicPartition]) -> None:
         """Move these assigned partitions to their log start (ListOffsets EARLIEST)."""
@@ -193,6 +201,8 @@ class KafkaReader:
             self._polling = False
 
     async def _reset(self, consumer: Any, tps: Sequence[TopicPartition], to: str) -> None:
+        for tp in tps:
+            self._seeks.pop(tp, None)
         seek = consumer.seek_to_beginning if to == "beginning" else consumer.seek_to_end
         with translate_errors(f"seeking {sorted(tps)} to the {to}"):
             done = await seek(*(_theirs(tp) for tp in tps))
@@ -295,9 +305,39 @@ class KafkaReader:
                     timeout_ms=round(timeout * 1000),
                     max_records=max_records,
                 )
+            if self._seeks:
+                await self._reset_seeks_past_the_end(consumer)
         finally:
             self._polling = False
         return {_new_tp(TopicPartition, tp): records for tp, records in batch.items()}
+
+    async def _reset_seeks_past_the_end(self, consumer: Any) -> None:
+        """Move to the log start the partitions seek() put past the end of their log.
+
+        Known once a fetch at the new position came back (stamped after the seek) with a
+        log end below it: Kafka answers such a fetch with OFFSET_OUT_OF_RANGE, and
+        aiokafka resets the position itself; Tansu answers with no records and waits
+        there until the log grows that far.
+        """
+        past_end = []
+        for tp, seeked_ms in list(self._seeks.items()):
+            stamp = consumer.last_poll_timestamp(_theirs(tp))
+            if stamp is None or stamp <= seeked_ms:
+                continue
+            del self._seeks[tp]
+            position, end = self.position(tp), self.highwater(tp)
+            if position is not None and end is not None and position > end:
+                self._log.info(
+                    "offset_reset",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    position=position,
+                    end=end,
+                    reset_to="log start",
+                )
+                past_end.append(tp)
+        if past_end:
+            await self._reset(consumer, past_end, "beginning")
 
     # -- helpers --------------------------------------------------------------------------
 

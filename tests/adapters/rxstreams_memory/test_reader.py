@@ -170,7 +170,7 @@ async def test_misuse_raises_clear_errors(broker: MemoryBroker, reader: MemoryRe
     with pytest.raises(ConfigurationError, match="int >= 0"):
         reader.seek(T0, -1)
     with pytest.raises(ConfigurationError, match="single"):
-        await reader.assign(T0)
+        await reader.assign(T0)  # type: ignore[arg-type]  # the mistake under test
     with pytest.raises(ConfigurationError, match="max_records"):
         await reader.getmany(timeout=0, max_records=0)
 
