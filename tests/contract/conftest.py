@@ -218,7 +218,11 @@ class Cluster:
         return [m for tp in tps for m in got[tp]]
 
     async def groups(self) -> set[str]:
-        """The ids of the consumer groups on the broker (Tansu's outlive a test)."""
+        """The ids of the consumer groups on the broker (Tansu's outlive a test).
+
+        Kafka: ListGroups. Tansu lists only groups that have committed offsets, so there
+        a group whose members never commit does not show.
+        """
         if self.kind == "memory":
             return set(MemoryBroker.named(urlsplit(self.url).netloc).groups())
         servers = urlsplit(self.url).netloc.split(",")

@@ -126,7 +126,8 @@ async def test_reassigning_keeps_the_position_of_kept_partitions(cluster: Cluste
 
 
 async def test_reading_creates_no_consumer_group(cluster: Cluster) -> None:
-    """A reader leaves no consumer group on the broker: none is listed afterwards."""
+    """A reader leaves no consumer group on the broker: none is listed afterwards (Tansu
+    lists only groups with commits: see Cluster.groups)."""
     topic = cluster.name("log")
     await cluster.create_topic(topic, 2)
     await cluster.produce(topic, [(None, i) for i in range(4)], partition=lambda _, v: v % 2)
