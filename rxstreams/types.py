@@ -203,8 +203,10 @@ class ReaderT(Protocol):
         await reader.seek_to_end(partitions)      # or seek(), seek_to_beginning()
         batch = await reader.getmany(timeout=1.0)
 
-    Every method but :meth:`stop` raises :class:`~rxstreams.errors.AppStateError` before
-    :meth:`start` and :class:`~rxstreams.errors.BrokerUnavailableError` after :meth:`stop`.
+    :meth:`partitions_for`, :meth:`assign`, the seeks and :meth:`getmany` raise
+    :class:`~rxstreams.errors.AppStateError` before :meth:`start` and
+    :class:`~rxstreams.errors.BrokerUnavailableError` after :meth:`stop`;
+    :meth:`assignment`, :meth:`position` and :meth:`highwater` then report nothing.
     A partition newly assigned starts at the start of its log; a position outside the
     log (a seek past the end, a record removed by retention) moves to the log start when
     it is next fetched, as Kafka's ``auto.offset.reset=earliest`` does.

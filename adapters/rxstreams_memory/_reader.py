@@ -219,7 +219,7 @@ class MemoryReader:
             waiter.set_result(None)
 
     def _reset_position(self, tp: TopicPartition, plog: PartitionLog, position: int) -> int:
-        self._log.debug(
+        self._log.info(
             "offset_reset",
             topic=tp.topic,
             partition=tp.partition,

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import pytest
+from structlog.testing import capture_logs
 
 from rxstreams.errors import (
     AppStateError,
@@ -136,7 +137,7 @@ async def test_a_full_batch_is_shared_fairly(
 
 async def test_a_position_outside_the_log_moves_to_its_start() -> None:
     """A seek past the end, or a position that retention left behind, is read from the
-    log start (as Kafka's auto.offset.reset=earliest)."""
+    log start (as Kafka's auto.offset.reset=earliest), with an offset_reset log line."""
     broker = MemoryBroker(retention_messages=3)
     transport = MemoryTransport(broker=broker)
     producer = transport.create_producer(ProducerConfig(client_id="p"))
@@ -146,7 +147,9 @@ async def test_a_position_outside_the_log_moves_to_its_start() -> None:
     fill(producer, 1, 2)
     await reader.assign([T0])
     reader.seek(T0, 10)
-    assert offsets(await reader.getmany(timeout=0)) == {T0: [0, 1]}
+    with capture_logs() as logs:
+        assert offsets(await reader.getmany(timeout=0)) == {T0: [0, 1]}
+    assert [(e["event"], e["position"], e["reset_to"]) for e in logs] == [("offset_reset", 10, 0)]
     fill(producer, 1, 5)  # offsets 2..6; retention keeps 4, 5, 6
     assert offsets(await reader.getmany(timeout=0)) == {T0: [4, 5, 6]}
 
