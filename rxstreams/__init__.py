@@ -44,7 +44,16 @@ from .streams import Stream
 from .topics import Topic
 
 # protocols
-from .types import AgentT, CodecT, ConsumerT, EventT, ProducerT, StreamT, TransportT
+from .types import (
+    AgentT,
+    CodecT,
+    ConsumerT,
+    EventT,
+    ProducerT,
+    ReaderT,
+    StreamT,
+    TransportT,
+)
 
 __version__ = "0.1.0"
 
@@ -78,6 +87,7 @@ __all__ = (
     "ConsumerT",
     "EventT",
     "ProducerT",
+    "ReaderT",
     "StreamT",
     "TransportT",
     # errors

@@ -1,9 +1,10 @@
 """The Protocols of rxstreams: what a transport provides, and what users program against.
 
 Transport side (two implementations each: ``memory://`` and ``kafka://``):
-:class:`TransportT`, :class:`ConsumerT`, :class:`ProducerT`, :class:`RebalanceListenerT`,
-:class:`MessageT`. A third-party broker plugs in by implementing them and registering a
-factory in the ``rxstreams.transports`` entry-point group.
+:class:`TransportT`, :class:`ConsumerT`, :class:`ReaderT`, :class:`ProducerT`,
+:class:`RebalanceListenerT`, :class:`MessageT`. A third-party broker plugs in by
+implementing them and registering a factory in the ``rxstreams.transports`` entry-point
+group.
 
 User side (the Faust API): :class:`AgentT`, :class:`StreamT`, :class:`EventT`, and
 :class:`CodecT` for serializers.
@@ -29,6 +30,8 @@ __all__ = (
     "MessageT",
     "ProducerConfig",
     "ProducerT",
+    "ReaderConfig",
+    "ReaderT",
     "RebalanceListenerT",
     "StreamT",
     "TransportT",
@@ -69,6 +72,54 @@ class ConsumerConfig:
     rebalance_timeout: float = 30.0
     max_poll_records: int = 1000
     fetch_max_wait: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderConfig:
+    """What the app asks of a reader (:class:`ReaderT`); validated when it is made.
+
+    ``fetch_max_wait`` is how long the broker may hold a fetch that found nothing new
+    (Kafka's ``fetch.max.wait.ms``; a broker that does not wake a waiting fetch on new
+    data makes it the reader's latency). ``max_poll_records`` bounds a batch when
+    ``getmany`` is given no ``max_records``. ``request_timeout`` bounds a request the
+    reader waits for (metadata, an offset lookup for a seek) before it raises
+    :class:`~rxstreams.errors.BrokerUnavailableError`.
+    """
+
+    client_id: str
+    fetch_max_wait: float = 0.5
+    max_poll_records: int = 1000
+    request_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.client_id, str) or not self.client_id:
+            raise ConfigurationError(
+                f"client_id must be a non-empty string, got {self.client_id!r}"
+            )
+        _check_seconds("fetch_max_wait", self.fetch_max_wait, zero_ok=True)
+        _check_seconds("request_timeout", self.request_timeout, zero_ok=False)
+        if self.fetch_max_wait >= self.request_timeout:
+            raise ConfigurationError(
+                f"fetch_max_wait ({self.fetch_max_wait}s) must be shorter than "
+                f"request_timeout ({self.request_timeout}s): a fetch waits that long on the broker"
+            )
+        count = self.max_poll_records
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ConfigurationError(f"max_poll_records must be an integer >= 1, got {count!r}")
+
+
+def _check_seconds(name: str, value: object, *, zero_ok: bool) -> None:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ConfigurationError(
+            f"{name} must be a finite number of seconds {bound}, got {value!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +269,100 @@ class ConsumerT(Protocol):
         """The next offset this member hands out for an assigned partition, if known."""
 
 
+class ReaderT(Protocol):
+    """A consumer that belongs to no group: it reads the partitions it is given.
+
+    Nothing is committed and no group is joined or created on the broker; the caller
+    says where to read from. For reading a topic outside any group: the app's reply
+    topic, and a table's changelog from a stored offset to its end. Typical use::
+
+        reader = transport.create_reader(ReaderConfig(client_id="app-replies"))
+        await reader.start()
+        partitions = [TopicPartition(topic, p) for p in await reader.partitions_for(topic)]
+        await reader.assign(partitions)
+        await reader.seek_to_end(partitions)      # or seek(), seek_to_beginning()
+        batch = await reader.getmany(timeout=1.0)
+
+    :meth:`partitions_for`, :meth:`assign`, the seeks and :meth:`getmany` raise
+    :class:`~rxstreams.errors.AppStateError` before :meth:`start` and
+    :class:`~rxstreams.errors.BrokerUnavailableError` after :meth:`stop`;
+    :meth:`assignment`, :meth:`position` and :meth:`highwater` then report nothing.
+    A partition newly assigned starts at the start of its log; a position outside the
+    log (a seek past the end, a record removed by retention) moves to the log start when
+    it is next fetched, as Kafka's ``auto.offset.reset=earliest`` does.
+    """
+
+    async def start(self) -> None:
+        """Connect. Nothing is assigned until :meth:`assign`."""
+
+    async def stop(self) -> None:
+        """Close; a waiting :meth:`getmany` returns ``{}``. Stopping twice is fine."""
+
+    async def partitions_for(self, topic: str) -> Sequence[int]:
+        """The partition numbers of ``topic``, ascending (asks the broker).
+
+        Raises :class:`~rxstreams.errors.UnknownTopicError` if the topic does not exist.
+        """
+
+    async def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read these partitions instead of the ones assigned before.
+
+        Partitions that stay assigned keep their position; new ones start at their log
+        start. Raises :class:`~rxstreams.errors.UnknownTopicError`, and changes nothing,
+        if a topic or partition does not exist.
+        """
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions assigned now."""
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Make the next fetch of an assigned partition start at ``offset``.
+
+        Raises :class:`~rxstreams.errors.AppStateError` if the partition is not assigned,
+        :class:`~rxstreams.errors.ConfigurationError` if ``offset`` is not an int >= 0.
+        """
+
+    async def seek_to_beginning(self, partitions: Iterable[TopicPartition]) -> None:
+        """Move assigned partitions to the oldest record still stored.
+
+        Raises :class:`~rxstreams.errors.AppStateError` if one is not assigned (as do
+        :meth:`seek_to_end` and :meth:`seek`).
+        """
+
+    async def seek_to_end(self, partitions: Iterable[TopicPartition]) -> None:
+        """Move assigned partitions to their end: only records appended later are read.
+
+        Every record appended after this returns is read; records appended while it
+        runs may be skipped. On Kafka it costs a fetch round trip (up to
+        ``fetch_max_wait``): the end is taken from a fetch response, which is right on
+        every broker, rather than from ListOffsets alone, which some get wrong.
+        """
+
+    def position(self, partition: TopicPartition) -> int | None:
+        """The offset of the next record :meth:`getmany` returns for an assigned partition.
+
+        None when the partition is not assigned, or its position is not known yet (on
+        Kafka, right after :meth:`assign`, until the broker said where the log starts).
+        """
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The end of an assigned partition's log (the offset the next record gets).
+
+        As last seen: on Kafka from the last fetch response, so None until the first one
+        after :meth:`assign`. A partition is read to its end when
+        ``position(tp) >= highwater(tp)``.
+        """
+
+    async def getmany(
+        self, *, timeout: float, max_records: int | None = None
+    ) -> Mapping[TopicPartition, Sequence[MessageT]]:
+        """Fetch a batch from the assigned partitions; wait at most ``timeout`` seconds.
+
+        Records of a partition come in offset order. ``max_records`` defaults to
+        ``max_poll_records``. Returns ``{}`` on timeout and when :meth:`stop` ends the wait.
+        """
+
+
 class ProducerT(Protocol):
     """Sends records; keyed records with no partition go to ``hash(key) % partitions``."""
 
@@ -253,6 +398,9 @@ class TransportT(Protocol):
     ) -> ConsumerT: ...
 
     def create_producer(self, config: ProducerConfig) -> ProducerT: ...
+
+    def create_reader(self, config: ReaderConfig) -> ReaderT:
+        """A reader outside any consumer group (not started)."""
 
     async def create_topics(self, topics: Sequence[TopicSpec]) -> None:
         """Create the topics that do not exist yet; existing ones are left as they are."""

@@ -8,6 +8,7 @@ but the consumed records, which have the :class:`rxstreams.types.MessageT` attri
 from ._config import bootstrap_servers
 from ._consumer import KafkaConsumer
 from ._producer import KafkaProducer
+from ._reader import KafkaReader
 from ._transport import KafkaTransport
 
 __all__ = (
@@ -16,6 +17,7 @@ __all__ = (
     # what the transport opens
     "KafkaConsumer",
     "KafkaProducer",
+    "KafkaReader",
     # helpers
     "bootstrap_servers",
 )

@@ -9,9 +9,15 @@ from urllib.parse import urlsplit
 from aiokafka import codec
 
 from rxstreams.errors import ConfigurationError
-from rxstreams.types import ConsumerConfig, ProducerConfig
+from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig
 
-__all__ = ("DEFAULT_PORT", "bootstrap_servers", "consumer_kwargs", "producer_kwargs")
+__all__ = (
+    "DEFAULT_PORT",
+    "bootstrap_servers",
+    "consumer_kwargs",
+    "producer_kwargs",
+    "reader_kwargs",
+)
 
 DEFAULT_PORT = 9092
 _USAGE = "use 'kafka://host:port' or 'kafka://host1:port1,host2:port2'"
@@ -77,6 +83,22 @@ def consumer_kwargs(config: ConsumerConfig) -> dict[str, Any]:
         "max_poll_interval_ms": _ms(config.rebalance_timeout),
         "max_poll_records": config.max_poll_records,
         "fetch_max_wait_ms": _ms(config.fetch_max_wait),
+    }
+
+
+def reader_kwargs(config: ReaderConfig) -> dict[str, Any]:
+    """``AIOKafkaConsumer`` keyword arguments of a reader in no group (servers aside).
+
+    No group, so nothing is committed; a position outside the log moves to its start.
+    """
+    return {
+        "group_id": None,
+        "client_id": config.client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": config.max_poll_records,
+        "fetch_max_wait_ms": _ms(config.fetch_max_wait),
+        "request_timeout_ms": _ms(config.request_timeout),
     }
 
 

@@ -14,15 +14,16 @@ from structlog.types import FilteringBoundLogger
 
 from rxstreams.errors import BrokerUnavailableError, ConfigurationError
 from rxstreams.messages import TopicSpec
-from rxstreams.types import ConsumerConfig, ProducerConfig, RebalanceListenerT
+from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig, RebalanceListenerT
 
 from ._config import bootstrap_servers
 from ._consumer import KafkaConsumer
 from ._errors import translate, translate_errors
 from ._producer import KafkaProducer
+from ._reader import KafkaReader
 
 if TYPE_CHECKING:
-    from rxstreams.types import ConsumerT, ProducerT, TransportT
+    from rxstreams.types import ConsumerT, ProducerT, ReaderT, TransportT
 
 __all__ = ("KafkaTransport",)
 
@@ -30,12 +31,12 @@ log: FilteringBoundLogger = structlog.get_logger(__name__)
 
 
 class KafkaTransport:
-    """Opens consumers and producers on a Kafka cluster (``rxstreams.transports``: ``kafka``).
+    """Opens consumers, readers and producers on a Kafka cluster (entry point ``kafka``).
 
     ``kafka://h1:9092,h2:9092`` lists the bootstrap servers (the port defaults to 9092).
     Nothing connects until something is started; topics are declared and described over
-    an admin connection opened for the operation. :meth:`close` stops the consumers and
-    producers the transport opened.
+    an admin connection opened for the operation. :meth:`close` stops the consumers,
+    readers and producers the transport opened.
     """
 
     def __init__(self, url: str) -> None:
@@ -45,6 +46,7 @@ class KafkaTransport:
         # and close() must find it (stopped ones are pruned as new ones are created)
         self._consumers: list[KafkaConsumer] = []
         self._producers: list[KafkaProducer] = []
+        self._readers: list[KafkaReader] = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -77,6 +79,14 @@ class KafkaTransport:
         self._producers = [p for p in self._producers if not p.stopped]
         self._producers.append(producer)
         return producer
+
+    def create_reader(self, config: ReaderConfig) -> KafkaReader:
+        """A reader of this cluster in no consumer group (not started)."""
+        self._check_open()
+        reader = KafkaReader(self._servers, config)
+        self._readers = [r for r in self._readers if not r.stopped]
+        self._readers.append(reader)
+        return reader
 
     async def create_topics(self, topics: Sequence[TopicSpec]) -> None:
         """Create the topics that do not exist yet; existing ones are left as they are.
@@ -122,14 +132,17 @@ class KafkaTransport:
         return None
 
     async def close(self) -> None:
-        """Stop the consumers (leaving their groups) and producers opened here."""
+        """Stop the consumers (leaving their groups), readers and producers opened here."""
         if self._closed:
             return
         self._closed = True
         consumers, self._consumers = self._consumers, []
         producers, self._producers = self._producers, []
+        readers, self._readers = self._readers, []
         for consumer in consumers:
             await consumer.stop()
+        for reader in readers:
+            await reader.stop()
         for producer in producers:
             await producer.stop()
 
@@ -167,6 +180,9 @@ def _new_topic(spec: TopicSpec) -> Any:
 if TYPE_CHECKING:  # the classes satisfy the core's Protocols
 
     def _conforms(
-        transport: KafkaTransport, consumer: KafkaConsumer, producer: KafkaProducer
-    ) -> tuple[TransportT, ConsumerT, ProducerT]:
-        return transport, consumer, producer
+        transport: KafkaTransport,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        reader: KafkaReader,
+    ) -> tuple[TransportT, ConsumerT, ProducerT, ReaderT]:
+        return transport, consumer, producer, reader

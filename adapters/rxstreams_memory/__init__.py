@@ -8,6 +8,7 @@ and demos. The app finds it through the ``rxstreams.transports`` entry point ``m
 from ._broker import MemoryBroker
 from ._consumer import MemoryConsumer
 from ._producer import MemoryProducer
+from ._reader import MemoryReader
 from ._transport import MemoryTransport
 
 __all__ = (
@@ -17,4 +18,5 @@ __all__ = (
     # what the transport opens
     "MemoryConsumer",
     "MemoryProducer",
+    "MemoryReader",
 )

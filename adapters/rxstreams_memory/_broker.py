@@ -137,6 +137,14 @@ class MemoryBroker:
 
     # -- groups ---------------------------------------------------------------------------
 
+    def groups(self) -> list[str]:
+        """The ids of every consumer group known to the broker, sorted.
+
+        A group is known from the moment a consumer of it is created; readers
+        (:class:`~rxstreams_memory.MemoryReader`) belong to none.
+        """
+        return sorted(self._groups)
+
     def committed(self, group_id: str, partition: TopicPartition) -> int | None:
         """The committed offset of ``group_id`` for ``partition``, or None."""
         group = self._groups.get(group_id)

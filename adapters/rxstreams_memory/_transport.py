@@ -10,14 +10,15 @@ from urllib.parse import urlsplit
 
 from rxstreams.errors import BrokerUnavailableError, ConfigurationError
 from rxstreams.messages import TopicSpec
-from rxstreams.types import ConsumerConfig, ProducerConfig, RebalanceListenerT
+from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig, RebalanceListenerT
 
 from ._broker import MemoryBroker
 from ._consumer import MemoryConsumer
 from ._producer import MemoryProducer
+from ._reader import MemoryReader
 
 if TYPE_CHECKING:
-    from rxstreams.types import ConsumerT, ProducerT, TransportT
+    from rxstreams.types import ConsumerT, ProducerT, ReaderT, TransportT
 
 __all__ = ("MemoryTransport", "broker_name")
 
@@ -47,11 +48,11 @@ def broker_name(url: str) -> str:
 
 
 class MemoryTransport:
-    """Opens consumers and producers on a :class:`MemoryBroker` (``rxstreams.transports``).
+    """Opens consumers, readers and producers on a :class:`MemoryBroker` (entry point ``memory``).
 
     ``memory://`` uses the process-wide broker named ``"default"``, ``memory://NAME`` the
     one named ``NAME`` (see :meth:`MemoryBroker.named`); ``broker=`` wins over the URL.
-    :meth:`close` stops the consumers and producers it opened; the broker keeps its data.
+    :meth:`close` stops the clients it opened; the broker keeps its data.
     """
 
     def __init__(self, url: str = "memory://", *, broker: MemoryBroker | None = None) -> None:
@@ -60,6 +61,7 @@ class MemoryTransport:
         self._broker = broker if broker is not None else MemoryBroker.named(name)
         self._consumers: weakref.WeakSet[MemoryConsumer] = weakref.WeakSet()
         self._producers: weakref.WeakSet[MemoryProducer] = weakref.WeakSet()
+        self._readers: weakref.WeakSet[MemoryReader] = weakref.WeakSet()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -91,6 +93,13 @@ class MemoryTransport:
         self._producers.add(producer)
         return producer
 
+    def create_reader(self, config: ReaderConfig) -> MemoryReader:
+        """A reader of this transport's broker outside any group (not started)."""
+        self._check_open()
+        reader = MemoryReader(self._broker, config)
+        self._readers.add(reader)
+        return reader
+
     async def create_topics(self, topics: Sequence[TopicSpec]) -> None:
         """Create the topics that do not exist yet; existing ones are left as they are.
 
@@ -112,13 +121,15 @@ class MemoryTransport:
         return self._broker.partition_count(topic)
 
     async def close(self) -> None:
-        """Stop the consumers (leaving their groups) and producers this transport opened."""
+        """Stop the consumers (leaving their groups), readers and producers opened here."""
         if self._closed:
             return
         self._closed = True
         for consumer in list(self._consumers):
             if consumer._state != "crashed":
                 await consumer.stop()
+        for reader in list(self._readers):
+            await reader.stop()
         for producer in list(self._producers):
             await producer.stop()
 
@@ -132,6 +143,9 @@ class MemoryTransport:
 if TYPE_CHECKING:  # the classes satisfy the core's Protocols
 
     def _conforms(
-        transport: MemoryTransport, consumer: MemoryConsumer, producer: MemoryProducer
-    ) -> tuple[TransportT, ConsumerT, ProducerT]:
-        return transport, consumer, producer
+        transport: MemoryTransport,
+        consumer: MemoryConsumer,
+        producer: MemoryProducer,
+        reader: MemoryReader,
+    ) -> tuple[TransportT, ConsumerT, ProducerT, ReaderT]:
+        return transport, consumer, producer, reader

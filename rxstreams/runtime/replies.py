@@ -1,24 +1,24 @@
 """Request/reply for ``Agent.ask()``: the reply topic and the futures waiting on it.
 
-Every app instance reads the app's reply topic (``<app id>-replies``) with a consumer of
-its own (a group of one, starting at the end), so each worker sees every reply and keeps
-those whose correlation id it is waiting for. The reply carries the correlation id as its
-key, which is what both reply styles produce: an agent that ``yield``s a result, and an
-agent that sends ``event.send(event.reply_to, key=event.correlation_id, value=...)``.
+Every app instance reads every partition of the app's reply topic (``<app id>-replies``)
+with a reader of its own (in no consumer group, so none is left on the broker; starting
+at the end), so each worker sees every reply and keeps those whose correlation id it is
+waiting for. The reply carries the correlation id as its key, which is what both reply
+styles produce: an agent that ``yield``s a result, and an agent that sends
+``event.send(event.reply_to, key=event.correlation_id, value=...)``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..codecs import get_codec
 from ..errors import AppStateError, AskTimeoutError
 from ..logging import get_logger
 from ..messages import TopicPartition
-from ..types import ConsumerConfig, ConsumerT
+from ..types import ReaderConfig, ReaderT
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -28,19 +28,8 @@ __all__ = ("Replies",)
 log = get_logger(__name__)
 
 
-class _Listener:
-    def __init__(self) -> None:
-        self.assigned = asyncio.Event()
-
-    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        self.assigned.clear()
-
-    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
-        self.assigned.set()
-
-
 class Replies:
-    """The reply consumer of one worker, started on the first ``ask()``.
+    """The reply reader of one worker, started on the first ``ask()``.
 
     Pending asks fail when the worker stops: with the error it crashed with, or with
     :class:`~rxstreams.errors.AppStateError` on a graceful stop; never a bare
@@ -51,7 +40,7 @@ class Replies:
         self.worker = worker
         self.topic_name = f"{worker.app.id}-replies"
         self._waiting: dict[str, asyncio.Future[Any]] = {}
-        self._consumer: ConsumerT | None = None
+        self._reader: ReaderT | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._codec = get_codec("json")
@@ -64,25 +53,20 @@ class Replies:
             app = self.worker.app
             topic = app.topic(self.topic_name, internal=True)
             await self.worker.producing.declare([topic.spec()])
-            listener = _Listener()
-            config = ConsumerConfig(
-                group_id=f"{app.id}-reply-{uuid.uuid4().hex[:12]}",
-                client_id=f"{app.id}-replies",
-                auto_offset_reset="latest",
-                session_timeout=app.conf.session_timeout,
-                rebalance_timeout=app.conf.rebalance_timeout,
-                fetch_max_wait=0.01,
-            )
-            consumer = app.transport.create_consumer([self.topic_name], listener, config)
-            await consumer.start()
-            self._consumer = consumer
-            self._task = self.worker.spawn(self._run(consumer), "replies")
-            await listener.assigned.wait()  # replies produced from now on are seen
+            config = ReaderConfig(client_id=f"{app.id}-replies", fetch_max_wait=0.01)
+            reader = self.worker.create_reader(config)
+            await reader.start()
+            numbers = await reader.partitions_for(self.topic_name)
+            partitions = [TopicPartition(self.topic_name, p) for p in numbers]
+            await reader.assign(partitions)
+            await reader.seek_to_end(partitions)  # replies produced from now on are seen
+            self._reader = reader
+            self._task = self.worker.spawn(self._run(reader), "replies")
 
-    async def _run(self, consumer: ConsumerT) -> None:
+    async def _run(self, reader: ReaderT) -> None:
         loads = self._codec.loads
         while True:
-            batches = await consumer.getmany(timeout=0.5, max_records=1000)
+            batches = await reader.getmany(timeout=0.5, max_records=1000)
             for messages in batches.values():
                 for m in messages:
                     if m.key is None:
@@ -119,10 +103,10 @@ class Replies:
             self._task.cancel()
             await asyncio.wait([self._task])
             self._task = None
-        if self._consumer is not None:
+        if self._reader is not None:
             with contextlib.suppress(Exception):
-                await self._consumer.stop()
-            self._consumer = None
+                await self._reader.stop()
+            self._reader = None
         for cid, fut in self._waiting.items():
             if not fut.done():
                 fut.set_exception(

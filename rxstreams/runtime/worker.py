@@ -39,7 +39,14 @@ from ..errors import AppStateError, ConfigurationError
 from ..logging import get_logger
 from ..messages import TopicPartition
 from ..transports import transport_from_url
-from ..types import ConsumerConfig, ConsumerT, RebalanceListenerT, TransportT
+from ..types import (
+    ConsumerConfig,
+    ConsumerT,
+    ReaderConfig,
+    ReaderT,
+    RebalanceListenerT,
+    TransportT,
+)
 from .assignment import Assignment
 from .bridge import Bridge
 from .commit import Committer
@@ -121,6 +128,7 @@ class Worker:
         self.run: BoundedRun | None = None
         #: every consumer or reader this worker created (they stop, or die, with it)
         self.consumers: list[ConsumerT] = []
+        self.readers: list[ReaderT] = []
         #: called with the error when the worker crashes (``async with app`` cancels its body)
         self.on_crash: list[Callable[[BaseException], None]] = []
         self.error: BaseException | None = None
@@ -151,6 +159,12 @@ class Worker:
         consumer = self.transport.create_consumer(topics, listener, config)
         self.consumers.append(consumer)
         return consumer
+
+    def create_reader(self, config: ReaderConfig) -> ReaderT:
+        """A reader (no group) of this worker's transport that stops with the worker."""
+        reader = self.transport.create_reader(config)
+        self.readers.append(reader)
+        return reader
 
     def spawn(
         self, coro: Coroutine[Any, Any, T], name: str, *, critical: bool = True
@@ -372,6 +386,9 @@ class Worker:
         for consumer in self.consumers:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+        for reader in self.readers:
+            with contextlib.suppress(Exception):
+                await reader.stop()
         try:
             await self.producing.close()
         except Exception as exc:
@@ -392,6 +409,10 @@ class Worker:
             if die is not None:
                 die()
         self.consumers.clear()
+        for reader in self.readers:  # in no group: nothing to leave, it just goes away
+            with contextlib.suppress(Exception):
+                await reader.stop()
+        self.readers.clear()
         for agent in self.app.agents.values():
             agent.cancel()
         await self.tasks.close()

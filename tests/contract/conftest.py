@@ -25,12 +25,13 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from rxstreams import App, TopicPartition
 from rxstreams.messages import RecordMetadata, TopicSpec
 from rxstreams.testing import crash
 from rxstreams.transports import transport_from_url
-from rxstreams.types import ConsumerConfig, MessageT, ProducerConfig
+from rxstreams.types import ConsumerConfig, MessageT, ProducerConfig, ReaderConfig, ReaderT
 from rxstreams_memory import MemoryBroker
 
 #: settings that make a group form in about a second on Tansu and commits land quickly
@@ -101,6 +102,14 @@ class Cluster:
         app = App(id, broker=self.url, **{**FAST, **settings})
         self._apps.append(app)
         return app
+
+    async def reader(self, client_id: str = "contract-reader", **config: Any) -> ReaderT:
+        """A started reader (no group) with short fetch waits; stopped at the end."""
+        reader = self._transport.create_reader(
+            ReaderConfig(client_id=client_id, **{"fetch_max_wait": 0.05, **config})
+        )
+        await reader.start()
+        return reader
 
     async def crash(self, app: App) -> None:
         """Kill ``app`` as a ``kill -9`` would: no drain, no commit, no LeaveGroup.
@@ -205,6 +214,22 @@ class Cluster:
         finally:
             await reader.stop()
         return [m for tp in tps for m in got[tp]]
+
+    async def groups(self) -> set[str]:
+        """The ids of the consumer groups on the broker (Tansu's outlive a test).
+
+        Kafka: ListGroups. Tansu lists only groups that have committed offsets, so there
+        a group whose members never commit does not show.
+        """
+        if self.kind == "memory":
+            return set(MemoryBroker.named(urlsplit(self.url).netloc).groups())
+        servers = urlsplit(self.url).netloc.split(",")
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers, client_id="contract-admin")
+        await admin.start()
+        try:
+            return {group for group, _protocol in await admin.list_consumer_groups()}
+        finally:
+            await admin.close()
 
     def ends(self, sent: Iterable[RecordMetadata], partitions: int) -> dict[int, int]:
         """The end offset of each partition after the records ``sent`` (from their metadata:

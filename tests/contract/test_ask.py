@@ -34,3 +34,20 @@ async def test_ask_gets_each_request_s_own_reply(cluster: Cluster) -> None:
             *(adder.ask([i, i], key=f"k{i}", timeout=15) for i in range(30))
         )
         assert replies == [2 * i for i in range(30)]
+
+
+async def test_asking_leaves_no_reply_group_on_the_broker(cluster: Cluster) -> None:
+    """The reply topic is read outside any consumer group: while the app runs and after
+    it stopped, the broker knows no new group but the app's own."""
+    app = cluster.app(cluster.name("rpc"))
+
+    @app.agent(app.topic(cluster.name("echo")))
+    async def echo(stream: Stream[str]) -> AsyncIterator[str]:
+        async for text in stream:
+            yield text
+
+    before = await cluster.groups()
+    async with app:
+        assert await echo.ask("ping", timeout=15) == "ping"
+        assert await cluster.groups() - before <= {app.id}
+    assert await cluster.groups() - before <= {app.id}

@@ -10,9 +10,9 @@ from aiokafka import codec
 import rxstreams_kafka
 from rxstreams.errors import ConfigurationError
 from rxstreams.transports import transport_from_url
-from rxstreams.types import ConsumerConfig, ProducerConfig
+from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig
 from rxstreams_kafka import KafkaTransport, bootstrap_servers
-from rxstreams_kafka._config import consumer_kwargs, producer_kwargs
+from rxstreams_kafka._config import consumer_kwargs, producer_kwargs, reader_kwargs
 
 
 @pytest.mark.parametrize(
@@ -91,6 +91,23 @@ def test_the_heartbeat_stays_within_a_short_session_timeout() -> None:
     """A session timeout below 3 heartbeats shortens the heartbeat to a third of it."""
     config = ConsumerConfig(group_id="g", client_id="c", session_timeout=3)
     assert consumer_kwargs(config)["heartbeat_interval_ms"] == 1_000
+
+
+def test_reader_config_maps_to_no_group_and_no_commits() -> None:
+    """A reader joins no group (group_id=None: no FindCoordinator or JoinGroup is sent),
+    commits nothing, and resets out-of-range positions to the log start."""
+    config = ReaderConfig(
+        client_id="r", fetch_max_wait=0.01, max_poll_records=50, request_timeout=5
+    )
+    assert reader_kwargs(config) == {
+        "group_id": None,
+        "client_id": "r",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 50,
+        "fetch_max_wait_ms": 10,
+        "request_timeout_ms": 5_000,
+    }
 
 
 def test_the_default_producer_config_asks_for_acks_all_and_idempotence() -> None:

@@ -95,12 +95,13 @@ async def test_close_stops_what_the_transport_opened(
 
 
 def test_the_public_api_is_exactly_all() -> None:
-    """The package exports the four classes it lists in __all__."""
+    """The package exports the five classes it lists in __all__."""
     assert rxstreams_memory.__all__ == (
         "MemoryBroker",
         "MemoryTransport",
         "MemoryConsumer",
         "MemoryProducer",
+        "MemoryReader",
     )
     public = {name for name in dir(rxstreams_memory) if not name.startswith("_")}
     assert public == set(rxstreams_memory.__all__)

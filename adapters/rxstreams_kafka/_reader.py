@@ -1,0 +1,390 @@
+"""A Kafka reader in no consumer group, implementing :class:`rxstreams.types.ReaderT`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as KafkaTopicPartition
+from structlog.types import FilteringBoundLogger
+
+from rxstreams.errors import (
+    AppStateError,
+    BrokerUnavailableError,
+    ConfigurationError,
+    UnknownTopicError,
+)
+from rxstreams.messages import TopicPartition
+from rxstreams.types import MessageT, ReaderConfig
+
+from ._config import reader_kwargs
+from ._errors import translate_errors
+
+__all__ = ("KafkaReader",)
+
+log: FilteringBoundLogger = structlog.get_logger(__name__)
+
+_State = Literal["created", "started", "stopped"]
+_new_tp = tuple.__new__  # TopicPartition(...) without the generated __new__'s overhead
+
+#: the shortest wait of one fetch round in seek_to_end (a wait of 0 would not yield)
+_MIN_ROUND = 0.01
+
+
+def _theirs(tp: TopicPartition) -> Any:
+    return _new_tp(KafkaTopicPartition, tp)
+
+
+def _now_ms() -> int:
+    return int(1000 * time.time())  # the clock aiokafka stamps fetch responses with
+
+
+class KafkaReader:
+    """Reads the partitions it is assigned with an ``AIOKafkaConsumer`` of no group.
+
+    ``group_id=None``: no FindCoordinator, JoinGroup or commit is ever sent, so reading
+    leaves no group behind on the broker. Positions are set by hand (:meth:`assign`,
+    :meth:`seek`, :meth:`seek_to_beginning`, :meth:`seek_to_end`); a position outside the
+    log moves to the log start: Kafka reports it out of range (aiokafka resets it), and a
+    seek past the end that a broker answers with an empty fetch instead (Tansu does) is
+    reset by :meth:`getmany` once a fetch at that position reported a lower end. Records
+    are aiokafka's ``ConsumerRecord`` objects, which have every
+    :class:`~rxstreams.types.MessageT` attribute.
+    """
+
+    def __init__(self, bootstrap_servers: Sequence[str], config: ReaderConfig) -> None:
+        self._bootstrap = list(bootstrap_servers)
+        self._config = config
+        self._kwargs = reader_kwargs(config)
+        self._consumer: Any = None
+        self._state: _State = "created"
+        self._assigned: frozenset[TopicPartition] = frozenset()
+        #: partitions seek() moved, and when: checked against the next fetch (see getmany)
+        self._seeks: dict[TopicPartition, int] = {}
+        self._polling = False
+        self._changed = asyncio.Event()  # the assignment changed, or the reader stopped
+        self._log = log.bind(client_id=config.client_id)
+
+    def __repr__(self) -> str:
+        return f"<KafkaReader {self._config.client_id!r} {self._state}>"
+
+    @property
+    def config(self) -> ReaderConfig:
+        """The configuration this reader was created with."""
+        return self._config
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._state == "stopped"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (bootstrap the cluster metadata); BrokerUnavailableError if no server answers."""
+        if self._state == "started":
+            return
+        if self._state == "stopped":
+            raise AppStateError("a stopped reader cannot be started again: create a new one")
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, **self._kwargs)
+        try:
+            with translate_errors(f"connecting reader {self._config.client_id!r}"):
+                await consumer.start()
+        except BaseException:
+            await asyncio.shield(consumer.stop())
+            raise
+        self._consumer = consumer
+        self._state = "started"
+        self._log.debug("reader_started")
+
+    async def stop(self) -> None:
+        """Close the connections; a waiting :meth:`getmany` returns ``{}``."""
+        consumer = self._consumer
+        self._state = "stopped"
+        self._consumer = None
+        self._assigned = frozenset()
+        self._seeks = {}
+        self._changed.set()
+        if consumer is not None:
+            with translate_errors(f"stopping reader {self._config.client_id!r}"):
+                await consumer.stop()
+            self._log.debug("reader_stopped")
+
+    # -- partitions -----------------------------------------------------------------------
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        """The partition numbers of ``topic`` (fresh metadata); UnknownTopicError if none."""
+        cluster = await self._metadata("partitions_for")
+        partitions = cluster.partitions_for_topic(topic)
+        if not partitions:
+            raise self._unknown_topic(topic)
+        return sorted(partitions)
+
+    async def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read these partitions instead; kept ones keep their position, new ones start
+        at their log start. UnknownTopicError (and no change) if one does not exist.
+
+        Asks the broker for metadata first: aiokafka alone would fetch an unknown
+        partition forever without an error.
+        """
+        if isinstance(partitions, TopicPartition):
+            raise ConfigurationError(
+                f"assign() takes a collection of partitions, not the single {partitions}"
+            )
+        tps = frozenset(partitions)
+        cluster = await self._metadata("assign")
+        for tp in sorted(tps):
+            known = cluster.partitions_for_topic(tp.topic)
+            if not known:
+                raise self._unknown_topic(tp.topic)
+            if tp.partition not in known:
+                raise UnknownTopicError(
+                    f"reader {self._config.client_id!r} cannot read {tp}: topic "
+                    f"{tp.topic!r} has {len(known)} partition(s), numbered from 0"
+                )
+        consumer = self._check_started("assign")
+        kept = {tp: self.position(tp) for tp in tps & self._assigned}
+        with translate_errors(f"assigning {sorted(tps)}"):
+            consumer.assign([_theirs(tp) for tp in sorted(tps)])
+            for tp, position in kept.items():
+                if position is not None:  # else it is reset to the log start, as new ones
+                    consumer.seek(_theirs(tp), position)
+        self._assigned = tps
+        self._seeks = {tp: at for tp, at in self._seeks.items() if tp in tps}
+        self._changed.set()
+        self._log.debug("partitions_assigned", partitions=sorted(tps))
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions assigned now."""
+        return self._assigned
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Make the next fetch of ``partition`` start at ``offset``."""
+        consumer = self._check_assigned("seek", [partition])[0]
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ConfigurationError(f"cannot seek {partition} to {offset!r}: use an int >= 0")
+        with translate_errors(f"seeking {partition} to {offset}"):
+            consumer.seek(_theirs(partition), offset)
+        self._seeks[partition] = _now_ms()
+
+    async def seek_to_beginning(self, partitions: Iterable[TopicPartition]) -> None:
+        """Move these assigned partitions to their log start (ListOffsets EARLIEST)."""
+        consumer, tps = self._check_assigned("seek_to_beginning", partitions)
+        if tps:
+            await self._reset(consumer, tps, "beginning")
+
+    async def seek_to_end(self, partitions: Iterable[TopicPartition]) -> None:
+        """Move these assigned partitions to their end: only later records are read.
+
+        ListOffsets LATEST gives a first position; some brokers (Tansu) answer with one
+        inside the last batch written, so the reader then fetches, and skips records,
+        until each partition reaches the log end a fetch response reported after the
+        seek began. On Kafka that is one fetch that finds nothing (up to
+        ``fetch_max_wait``). A record appended after this returns is never skipped.
+        """
+        consumer, tps = self._check_assigned("seek_to_end", partitions)
+        if not tps:
+            return
+        if self._polling:
+            raise AppStateError("seek_to_end() while getmany is running on this reader")
+        self._polling = True  # this fetches: no getmany meanwhile
+        try:
+            began = _now_ms()
+            await self._reset(consumer, tps, "end")
+            await self._skip_to_fetched_end(consumer, tps, began)
+        finally:
+            self._polling = False
+
+    async def _reset(self, consumer: Any, tps: Sequence[TopicPartition], to: str) -> None:
+        for tp in tps:
+            self._seeks.pop(tp, None)
+        seek = consumer.seek_to_beginning if to == "beginning" else consumer.seek_to_end
+        with translate_errors(f"seeking {sorted(tps)} to the {to}"):
+            done = await seek(*(_theirs(tp) for tp in tps))
+        if not done:
+            raise BrokerUnavailableError(
+                f"seeking {sorted(tps)} to the {to} got no answer in "
+                f"{self._config.request_timeout}s (request_timeout); is the broker running?"
+            )
+
+    async def _skip_to_fetched_end(
+        self, consumer: Any, tps: Sequence[TopicPartition], began_ms: int
+    ) -> None:
+        """Fetch and drop records until each partition is at an end reported after
+        ``began_ms`` (a response for a fetch at the new position: aiokafka ignores the
+        others, and stamps the ones it keeps with the time it got them)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.request_timeout
+        round_wait = max(self._config.fetch_max_wait, _MIN_ROUND)
+        ends: dict[TopicPartition, int] = {}
+        pending = list(tps)
+        while True:
+            for tp in pending:
+                if tp not in ends:
+                    stamp = consumer.last_poll_timestamp(_theirs(tp))
+                    if stamp is not None and stamp > began_ms:
+                        ends[tp] = consumer.highwater(_theirs(tp))
+            pending = [tp for tp in pending if not self._reached(tp, ends.get(tp))]
+            if not pending:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise BrokerUnavailableError(
+                    f"seeking {sorted(pending)} to the end: no fetch answered in "
+                    f"{self._config.request_timeout}s (request_timeout); is the broker running?"
+                )
+            with translate_errors(f"seeking {sorted(pending)} to the end"):
+                await consumer.getmany(
+                    *(_theirs(tp) for tp in pending),
+                    timeout_ms=round(1000 * min(remaining, round_wait)),
+                )
+
+    def _reached(self, tp: TopicPartition, end: int | None) -> bool:
+        position = self.position(tp)
+        return end is not None and position is not None and position >= end
+
+    def position(self, partition: TopicPartition) -> int | None:
+        """The next offset :meth:`getmany` returns for an assigned partition, if known.
+
+        aiokafka's own ``position()`` is a coroutine that waits for an offset reset; this
+        reads the subscription state as it is (None while the position is being reset).
+        """
+        if self._consumer is None or partition not in self._assigned:
+            return None
+        subscription = self._consumer._subscription.subscription
+        if subscription is None or subscription.assignment is None:
+            return None
+        try:
+            state = subscription.assignment.state_value(_theirs(partition))
+        except (KeyError, AssertionError):
+            return None
+        if state is None or not state.has_valid_position:
+            return None
+        position: int = state.position
+        return position
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The log end of an assigned partition as of the last fetch response, or None."""
+        if self._consumer is None or partition not in self._assigned:
+            return None
+        result: int | None = self._consumer.highwater(_theirs(partition))
+        return result
+
+    # -- fetching -------------------------------------------------------------------------
+
+    async def getmany(
+        self, *, timeout: float, max_records: int | None = None
+    ) -> dict[TopicPartition, Sequence[MessageT]]:
+        """Fetch a batch from the assigned partitions; wait at most ``timeout`` seconds.
+
+        With nothing assigned, waits for :meth:`assign` (or the timeout) and returns ``{}``.
+        """
+        consumer = self._check_started("getmany")
+        if max_records is not None and (
+            not isinstance(max_records, int) or isinstance(max_records, bool) or max_records < 1
+        ):
+            raise ConfigurationError(f"max_records must be an integer >= 1, got {max_records!r}")
+        if self._polling:
+            raise AppStateError("getmany is already running on this reader")
+        self._polling = True
+        try:
+            if not self._assigned:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._changed.wait()
+                return {}
+            with translate_errors(f"fetching for reader {self._config.client_id!r}"):
+                batch = await consumer.getmany(
+                    *(_theirs(tp) for tp in self._assigned),
+                    timeout_ms=round(timeout * 1000),
+                    max_records=max_records,
+                )
+            if self._seeks:
+                await self._reset_seeks_past_the_end(consumer)
+        finally:
+            self._polling = False
+        return {_new_tp(TopicPartition, tp): records for tp, records in batch.items()}
+
+    async def _reset_seeks_past_the_end(self, consumer: Any) -> None:
+        """Move to the log start the partitions seek() put past the end of their log.
+
+        Known once a fetch at the new position came back (stamped after the seek) with a
+        log end below it: Kafka answers such a fetch with OFFSET_OUT_OF_RANGE, and
+        aiokafka resets the position itself; Tansu answers with no records and waits
+        there until the log grows that far.
+        """
+        past_end = []
+        for tp, seeked_ms in list(self._seeks.items()):
+            stamp = consumer.last_poll_timestamp(_theirs(tp))
+            if stamp is None or stamp <= seeked_ms:
+                continue
+            del self._seeks[tp]
+            position, end = self.position(tp), self.highwater(tp)
+            if position is not None and end is not None and position > end:
+                self._log.info(
+                    "offset_reset",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    position=position,
+                    end=end,
+                    reset_to="log start",
+                )
+                past_end.append(tp)
+        if past_end:
+            await self._reset(consumer, past_end, "beginning")
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _metadata(self, operation: str) -> Any:
+        """Fresh metadata of every topic (naming topics could make a broker create them)."""
+        consumer = self._check_started(operation)
+        try:
+            async with asyncio.timeout(self._config.request_timeout):
+                with translate_errors(f"{operation}(): reading the cluster metadata"):
+                    # AIOKafkaConsumer.topics() asks the same, but returns names only
+                    return await consumer._client.fetch_all_metadata()
+        except TimeoutError as exc:
+            raise BrokerUnavailableError(
+                f"{operation}(): no cluster metadata within {self._config.request_timeout}s "
+                "(request_timeout); is the broker running?"
+            ) from exc
+
+    def _check_started(self, operation: str) -> Any:
+        if self._state == "created":
+            raise AppStateError(f"{operation}() before start(): await reader.start() first")
+        if self._state == "stopped" or self._consumer is None:
+            raise BrokerUnavailableError(
+                f"{operation}() on a stopped reader ({self._config.client_id!r}): create a new one",
+                retriable=False,
+            )
+        return self._consumer
+
+    def _check_assigned(
+        self, operation: str, partitions: Iterable[TopicPartition]
+    ) -> tuple[Any, list[TopicPartition]]:
+        consumer = self._check_started(operation)
+        if isinstance(partitions, TopicPartition):
+            raise ConfigurationError(
+                f"{operation}() takes a collection of partitions, not the single {partitions}"
+            )
+        tps = list(partitions)
+        foreign = sorted(tp for tp in tps if tp not in self._assigned)
+        if foreign:
+            raise AppStateError(
+                f"{operation}() on partitions not assigned to reader "
+                f"{self._config.client_id!r}: {foreign} (assigned: {sorted(self._assigned)}); "
+                "assign them first"
+            )
+        return consumer, tps
+
+    def _unknown_topic(self, topic: str) -> UnknownTopicError:
+        return UnknownTopicError(
+            f"reader {self._config.client_id!r} cannot read topic {topic!r}: it does not "
+            f"exist on {','.join(self._bootstrap)} (declare it first, e.g. with create_topics)"
+        )
