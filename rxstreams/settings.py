@@ -103,15 +103,11 @@ class Settings:
             "topic_partitions": self.topic_partitions,
             "commit_interval": self.commit_interval,
             "stream_buffer_maxsize": self.stream_buffer_maxsize,
-            "max_poll_records": self.max_poll_records,
-            "session_timeout": self.session_timeout,
-            "rebalance_timeout": self.rebalance_timeout,
         }
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigurationError(f"setting {name} must be > 0, got {value!r}")
         for name, value in {
-            "fetch_timeout": self.fetch_timeout,
             "shutdown_timeout": self.shutdown_timeout,
             "redelivery_limit": self.redelivery_limit,
         }.items():
@@ -124,15 +120,20 @@ class Settings:
                 "on_decode_error must be 'raise', 'skip' or 'dead_letter', "
                 f"not {self.on_decode_error!r}"
             )
-        if self.auto_offset_reset not in ("earliest", "latest"):
-            raise ConfigurationError(
-                f"auto_offset_reset must be 'earliest' or 'latest', not {self.auto_offset_reset!r}"
-            )
         if "://" not in self.broker:
             raise ConfigurationError(
                 f"broker {self.broker!r} is not a URL; use e.g. 'memory://' or 'kafka://host:9092'"
             )
-        # validated by ProducerConfig (see there why); acks=-1 comes back as "all"
+        # the consumer and producer settings are validated by ConsumerConfig and
+        # ProducerConfig, the one place each (transports get those); the messages name
+        # the setting ("fetch_max_wait" is fetch_timeout here)
+        try:
+            self.consumer_config()
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"setting {str(exc).replace('fetch_max_wait', 'fetch_timeout')}"
+            ) from None
+        # acks=-1 comes back as "all"
         object.__setattr__(self, "producer_acks", self.producer_config().acks)
 
     @classmethod

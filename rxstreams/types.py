@@ -73,6 +73,25 @@ class ConsumerConfig:
     max_poll_records: int = 1000
     fetch_max_wait: float = 0.5
 
+    def __post_init__(self) -> None:
+        # the one place consumer settings are checked: the app's settings build one of
+        # these when they are created, and transports rely on it
+        for name in ("group_id", "client_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ConfigurationError(f"{name} must be a non-empty string, got {value!r}")
+        if self.auto_offset_reset not in ("earliest", "latest"):
+            raise ConfigurationError(
+                f"auto_offset_reset must be 'earliest' or 'latest', got {self.auto_offset_reset!r}"
+            )
+        _check_seconds("session_timeout", self.session_timeout, zero_ok=False)
+        _check_seconds("heartbeat_interval", self.heartbeat_interval, zero_ok=False)
+        _check_seconds("rebalance_timeout", self.rebalance_timeout, zero_ok=False)
+        _check_seconds("fetch_max_wait", self.fetch_max_wait, zero_ok=True)
+        count = self.max_poll_records
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ConfigurationError(f"max_poll_records must be an integer >= 1, got {count!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class ReaderConfig:

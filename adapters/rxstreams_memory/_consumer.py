@@ -65,19 +65,6 @@ class MemoryConsumer:
             raise ConfigurationError(
                 f"topics must be a collection of topic names, not the string {topics!r}"
             )
-        if config.max_poll_records < 1:
-            raise ConfigurationError(
-                f"max_poll_records must be at least 1, got {config.max_poll_records}"
-            )
-        if config.rebalance_timeout <= 0:
-            raise ConfigurationError(
-                f"rebalance_timeout must be positive, got {config.rebalance_timeout}"
-            )
-        if config.auto_offset_reset not in ("earliest", "latest"):
-            raise ConfigurationError(
-                f"auto_offset_reset must be 'earliest' or 'latest', "
-                f"got {config.auto_offset_reset!r}"
-            )
         self._broker = broker
         self._topics = frozenset(topics)
         self._listener = listener
