@@ -18,6 +18,7 @@ from rxstreams.errors import (
 from rxstreams.messages import Message, TopicPartition
 from rxstreams.types import ConsumerConfig, RebalanceListenerT
 
+from ._batch import take_batch
 from ._group import GroupCoordinator, Member
 from ._log import PartitionLog
 
@@ -271,54 +272,22 @@ class MemoryConsumer:
         return new
 
     def _fetch(self, limit: int) -> dict[TopicPartition, list[Message]]:
-        """Take up to ``limit`` records: all if they fit, else an even share each, then more.
-
-        The partition served first rotates from call to call, so none is starved.
-        """
+        """Take up to ``limit`` records (see :func:`take_batch`); the partition served
+        first rotates from call to call, so none is starved."""
         order = self._order
         if not order:
             return {}
         first = self._rotation % len(order)
         self._rotation = first + 1
-        paused = self._paused
-        positions = self._positions
-        logs = self._logs
-        ready: list[tuple[TopicPartition, PartitionLog, int, int]] = []
-        total = 0
-        for tp in order[first:] + order[:first] if first else order:
-            if tp in paused:
-                continue
-            plog = logs[tp]
-            position = positions[tp]
-            if position < plog.start or position > plog.end:
-                position = positions[tp] = self._reset_position(tp, plog, position)
-            available = plog.end - position
-            if available:
-                ready.append((tp, plog, position, available))
-                total += available
-        batch: dict[TopicPartition, list[Message]] = {}
-        if total <= limit:
-            for tp, plog, position, available in ready:
-                batch[tp] = plog.read(position, available)
-                positions[tp] = position + available
-            return batch
-        share = max(1, limit // len(ready))
-        takes = []
-        for _, _, _, available in ready:
-            take = min(available, share, limit)
-            takes.append(take)
-            limit -= take
-        for i, (_, _, _, available) in enumerate(ready):
-            if not limit:
-                break
-            more = min(available - takes[i], limit)
-            takes[i] += more
-            limit -= more
-        for (tp, plog, position, _), take in zip(ready, takes, strict=True):
-            if take:
-                batch[tp] = plog.read(position, take)
-                positions[tp] = position + take
-        return batch
+        return take_batch(
+            order,
+            self._logs,
+            self._positions,
+            limit,
+            first=first,
+            skip=self._paused,
+            reset=self._reset_position,
+        )
 
     async def _wait(
         self, loop: asyncio.AbstractEventLoop, timeout: float, *, watch_partitions: bool
