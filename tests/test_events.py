@@ -1,34 +1,12 @@
-"""Event: tokens, acks, the finalizer, pinning, headers and current_event()."""
+"""Event: metadata, headers and current_event() (its tokens: tests/runtime/test_tokens.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from rxstreams import Event, NoCurrentEventError, RxStreamsError, current_event
 from rxstreams.events import decode_headers, encode_headers
-from rxstreams.messages import Message
-from rxstreams.runtime import tokens
-
-
-class Offsets:
-    """Records acked offsets (stands in for PartitionOffsets)."""
-
-    def __init__(self) -> None:
-        self.acked: list[int] = []
-
-    def ack(self, offset: int) -> bool:
-        self.acked.append(offset)
-        return True
-
-
-def delivered(offset: int = 0, value: Any = "v") -> tuple[Event[Any, Any], Offsets]:
-    """An event as a source hands it to one stream: it owns one token."""
-    offsets = Offsets()
-    msg = Message("t", 0, offset, 1_700_000_000_000, b"k", b"v", (("h", b"x"),))
-    ev = tokens.root(Event, "k", value, msg, offsets)  # type: ignore[arg-type]
-    return ev, offsets
+from tests.runtime.test_tokens import delivered
 
 
 def test_metadata_from_the_message() -> None:
