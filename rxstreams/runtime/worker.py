@@ -287,8 +287,9 @@ class Worker:
         """
         if not drain:
             self._cut_drain.set()
-        if self.state is State.INIT:  # never started: close what sending opened
+        if self.state is State.INIT:  # never started: close what sending (or a cast) opened
             self.state = State.STOPPED
+            await self.tasks.close()
             await self._close_clients()
             self.stopped.set()
             return
@@ -371,7 +372,7 @@ class Worker:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline and not self._cut_drain.is_set():
+        while loop.time() < deadline and not self._cut_drain.is_set() and self.error is None:
             if not any(a.running for a in self.app.agents.values()):
                 return
             if all(len(b) == 0 for b in list(self.bridges)):
