@@ -258,7 +258,9 @@ class Agent(Generic[T]):
             event.reject()
         elif action == "dead_letter":
             pin(event)
-            self.app.worker.spawn(self._dead_letter_then_ack(event, exc), "dead-letter")
+            self.app.worker.spawn(
+                self._dead_letter_then_ack(event, exc), "dead-letter", finish=True
+            )
         else:
             return False
         return True
@@ -355,7 +357,7 @@ class Agent(Generic[T]):
         worker = self.app.worker
         app_loop = worker.loop
         if loop is not None and (app_loop is None or loop is app_loop):
-            return worker.spawn(self._cast(coro), f"cast:{self.name}", critical=False)
+            return worker.spawn(self._cast(coro), f"cast:{self.name}", critical=False, finish=True)
         if app_loop is not None and app_loop.is_running():
             return asyncio.run_coroutine_threadsafe(coro, app_loop)
         coro.close()

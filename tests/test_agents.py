@@ -314,3 +314,20 @@ async def test_cast_from_sync_code(make_app: AppFactory) -> None:
         while not got:
             await asyncio.sleep(0.01)
     assert got == [7]
+
+
+async def test_a_cast_right_before_stop_is_sent(make_app: AppFactory, broker: MemoryBroker) -> None:
+    """cast() from a script, then stop() at once (the app never started): the record is
+    on the broker, not cancelled with the app's tasks."""
+    app = make_app("caster")
+
+    @app.agent(app.topic("jobs"))
+    async def work(stream: Stream[int]) -> None:
+        async for _ in stream:
+            pass
+
+    work.cast(41)
+    work.cast(42)
+    await app.stop()
+    records = broker.records(TopicPartition("jobs", 0))
+    assert [r.value for r in records] == [b"41", b"42"]

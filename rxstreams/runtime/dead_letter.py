@@ -80,4 +80,4 @@ class DeadLetters:
             await dead_letter_record(app, m, exc, topic or f"{m.topic}-dlq")
             offsets.ack(m.offset)
 
-        self._last = self.worker.spawn(send_then_ack(), "dead-letter")
+        self._last = self.worker.spawn(send_then_ack(), "dead-letter", finish=True)

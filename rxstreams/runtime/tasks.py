@@ -32,26 +32,38 @@ class TaskScope:
         self.name = name
         self._on_error = on_error
         self._tasks: dict[asyncio.Task[Any], bool] = {}
+        #: tasks a graceful stop lets finish (sends: casts, dead letters)
+        self._finishing: set[asyncio.Task[Any]] = set()
         self.closed = False
 
     def spawn(
-        self, coro: Coroutine[Any, Any, T], name: str, *, critical: bool = True
+        self,
+        coro: Coroutine[Any, Any, T],
+        name: str,
+        *,
+        critical: bool = True,
+        finish: bool = False,
     ) -> asyncio.Task[T]:
         """Run ``coro`` as a task of this scope.
 
         Args:
             critical: its failure stops the worker (else it is left to whoever awaits it).
+            finish: a graceful stop lets it finish (:meth:`settle`) instead of cancelling
+                it: a send that was asked for.
         """
         if self.closed:
             coro.close()
             raise AppStateError(f"{self.name} has stopped: cannot start {name}")
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
         self._tasks[task] = critical
+        if finish:
+            self._finishing.add(task)
         task.add_done_callback(self._done)
         return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         critical = self._tasks.pop(task, True)
+        self._finishing.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -74,6 +86,12 @@ class TaskScope:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+
+    async def settle(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the tasks spawned with ``finish=True``."""
+        pending = list(self._finishing)
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     async def close(self) -> None:
         """Cancel every task, newest first, and wait for each to end."""

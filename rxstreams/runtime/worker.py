@@ -10,8 +10,9 @@ A worker is created on first use: a stream being created, a record being sent, o
 ``start()``. It stops once, in this order:
 
 1. fetching stops (nothing new reaches the streams);
-2. on a graceful stop, the agents process what already reached their streams, for up to
-   ``shutdown_timeout`` seconds (a second ``stop(drain=False)`` cuts this short);
+2. on a graceful stop, the agents process what already reached their streams, and the
+   sends asked for (casts, dead letters) finish, for up to ``shutdown_timeout`` seconds
+   (a second ``stop(drain=False)`` cuts this short);
 3. the lifecycle participants' ``on_revoking`` for every partition;
 4. the offsets are frozen: from here on nothing becomes committable;
 5. the final commit of what was acked (the producer is flushed first);
@@ -167,10 +168,15 @@ class Worker:
         return reader
 
     def spawn(
-        self, coro: Coroutine[Any, Any, T], name: str, *, critical: bool = True
+        self,
+        coro: Coroutine[Any, Any, T],
+        name: str,
+        *,
+        critical: bool = True,
+        finish: bool = False,
     ) -> asyncio.Task[T]:
         """Run ``coro`` as a task of this worker (see :meth:`TaskScope.spawn`)."""
-        return self.tasks.spawn(coro, name, critical=critical)
+        return self.tasks.spawn(coro, name, critical=critical, finish=finish)
 
     # -- sources ------------------------------------------------------------------------------
 
@@ -289,6 +295,8 @@ class Worker:
             self._cut_drain.set()
         if self.state is State.INIT:  # never started: close what sending (or a cast) opened
             self.state = State.STOPPED
+            if drain:
+                await self.tasks.settle(self.app.conf.shutdown_timeout)
             await self.tasks.close()
             await self._close_clients()
             self.stopped.set()
@@ -329,7 +337,12 @@ class Worker:
         if self._fetching is not None:
             await self.tasks.cancel([self._fetching])
         if graceful:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + conf.shutdown_timeout
             await self._drain(conf.shutdown_timeout)
+            if not self._cut_drain.is_set():
+                # sends asked for (casts, dead letters) finish, so their acks count
+                await self.tasks.settle(max(0.0, deadline - loop.time()))
         partitions = frozenset(self.offsets)
         self.assignment.stopping = True
         await self._quietly(self.lifecycle.revoking(partitions), "revoking")
