@@ -74,7 +74,7 @@ class Logger:
     follow a configuration made after they were created.
 
     On the standard-library side, a record's message is the event name followed by
-    ``key=value`` pairs (``partitions_assigned partitions=['orders-0']``), and each key
+    ``key=value`` pairs (``partitions_assigned partitions=['orders[0]']``), and each key
     that is not a :class:`logging.LogRecord` attribute is also set on the record, for
     handlers that format records as data.
     """
@@ -86,12 +86,6 @@ class Logger:
         self._stdlib = logging.getLogger(name)
         # a lazy proxy: it reads structlog's configuration when it logs, not now
         self._structlog: Any = structlog.get_logger(name, **context)
-
-    @property
-    def name(self) -> str:
-        """The logger's name (the standard-library logger's, and structlog's first
-        logger-factory argument)."""
-        return self._stdlib.name
 
     def bind(self, **context: Any) -> Logger:
         """A logger for the same name that adds ``context`` to every line."""
