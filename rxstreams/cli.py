@@ -2,7 +2,7 @@
 
 ::
 
-    rxstreams worker examples.orders:app [--broker kafka://h:9092] [--loglevel INFO]
+    rxstreams worker examples.orders:app [--broker kafka://h:9092] [-l/--loglevel INFO]
     rxstreams -A examples.orders:app worker          (Faust's spelling)
     rxstreams send examples.orders:app orders '{"id": 1}' [--key K] [--partition N]
     rxstreams agents examples.orders:app
@@ -54,7 +54,9 @@ def find_app(spec: str) -> App:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-A", "--app", dest="app_option", help="the app, as module:attribute")
-    common.add_argument("--loglevel", help="lowest log level shown (default INFO)")
+    common.add_argument(
+        "-l", "--loglevel", help="lowest log level shown: DEBUG, INFO (default), WARNING, ERROR"
+    )
     common.add_argument("--json-logs", action="store_true", help="one JSON object per line")
     parser = argparse.ArgumentParser(
         prog="rxstreams", description=(__doc__ or "").split("\n")[0], parents=[common]
@@ -155,8 +157,12 @@ async def _send(app: App, target: str, value: Any, key: Any, partition: int | No
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    configure(level=args.loglevel or "INFO", json=args.json_logs)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        configure(level=args.loglevel or "INFO", json=args.json_logs)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         if args.command == "send":
             rest = list(args.args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -28,9 +29,15 @@ def _no_implicit_event_loop() -> None:
 
 @pytest.fixture(autouse=True)
 def _structlog_defaults() -> Iterator[None]:
-    """Tests that configure logging (the CLI's) leave the defaults to the next test."""
+    """Tests that configure logging (the CLI's) leave the defaults to the next test:
+    structlog's, and the aiokafka logger that ``configure()`` routes."""
+    aiokafka = logging.getLogger("aiokafka")
+    handlers, level, propagate = aiokafka.handlers[:], aiokafka.level, aiokafka.propagate
     yield
     structlog.reset_defaults()
+    aiokafka.handlers[:] = handlers
+    aiokafka.setLevel(level)  # setLevel, not .level: it clears the children's level caches
+    aiokafka.propagate = propagate
 
 
 @pytest.fixture

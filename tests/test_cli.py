@@ -14,6 +14,7 @@ import pytest
 
 from rxstreams.cli import find_app, main
 from rxstreams.errors import ConfigurationError
+from rxstreams.logging import get_logger
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,8 +63,9 @@ def test_bad_app_spec_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_worker_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
-    """A worker process runs until SIGTERM, then stops (commit, leave) and exits 0."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """A worker process runs until SIGTERM, then stops (commit, leave) and exits 0; it
+    logs at INFO by default (no debug lines)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "adapters")])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rxstreams", "worker", "examples.orders:app", "--json-logs"],
         cwd=ROOT,
@@ -127,3 +129,33 @@ def test_ctrl_c_twice_stops_at_once(tmp_path: Path) -> None:
     assert '"drain_cut"' in rest
     stopped = [json.loads(line) for line in rest.splitlines() if '"app_stopped"' in line]
     assert stopped, rest
+    levels = {json.loads(line)["level"] for line in [*lines, *rest.splitlines()] if line.strip()}
+    assert "info" in levels
+    assert "debug" not in levels
+
+
+def test_log_level_defaults_to_info(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command configures logging at INFO on stderr unless told otherwise."""
+    assert main(["agents", "examples.orders:app"]) == 0
+    log = get_logger("rxstreams.probe")
+    log.debug("hidden_probe")
+    log.info("shown_probe")
+    err = capsys.readouterr().err
+    assert "shown_probe" in err
+    assert "hidden_probe" not in err
+
+
+def test_log_level_option_turns_debug_on(capsys: pytest.CaptureFixture[str]) -> None:
+    """`-l DEBUG` (or `--loglevel DEBUG`) shows debug lines, as JSON with `--json-logs`."""
+    assert main(["-l", "DEBUG", "agents", "examples.orders:app", "--json-logs"]) == 0
+    get_logger("rxstreams.probe").debug("debug_probe", n=1)
+    (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
+    assert (line["event"], line["level"], line["n"]) == ("debug_probe", "debug", 1)
+
+
+def test_unknown_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown level exits 2 with the reason, like any bad option."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--loglevel", "LOUD", "agents", "examples.orders:app"])
+    assert exit_.value.code == 2
+    assert "unknown log level 'LOUD'" in capsys.readouterr().err

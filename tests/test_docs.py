@@ -34,7 +34,6 @@ import pytest
 import structlog
 
 from rxstreams import App
-from rxstreams.logging import configure
 from rxstreams_memory import MemoryBroker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,9 +166,7 @@ def test_page_snippets_run(page: Path, tmp_path: Path) -> None:
     if not script:
         return
     MemoryBroker.forget_named()
-    # the library logs through structlog, whose default prints every level to stdout;
-    # keep the snippets' output to what they print (warnings and errors go to stderr)
-    configure(level="WARNING")
+    # no logging set up: the snippets run with the library's quiet default
     loop = asyncio.new_event_loop()
     ns: dict[str, Any] = {"__name__": "__main__"}
     try:

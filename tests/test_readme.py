@@ -11,13 +11,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_readme_example_runs() -> None:
-    """The Python block in the README prints the order it sent and exits cleanly."""
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    """The Python block in the README prints exactly its Output block (the order it sent,
+    no log lines), writes nothing on stderr, and exits cleanly."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
     assert blocks
+    (shown,) = re.findall(r'```text title="Output"\n(.*?)```', readme, re.S)
     out = subprocess.run(
         [sys.executable, "-c", blocks[0]], capture_output=True, text=True, timeout=60, check=True
     )
-    assert "{'amount': 12}" in out.stdout
+    assert (out.stdout, out.stderr) == (shown, "")
 
 
 def test_demo_processes_every_order_and_commits_them() -> None:

@@ -7,11 +7,9 @@ import contextlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.errors import IllegalStateError
-from structlog.types import FilteringBoundLogger
 
 from rxstreams.errors import (
     AppStateError,
@@ -19,6 +17,7 @@ from rxstreams.errors import (
     CommitFailedError,
     ConfigurationError,
 )
+from rxstreams.logging import get_logger
 from rxstreams.messages import TopicPartition
 from rxstreams.types import ConsumerConfig, MessageT, RebalanceListenerT
 
@@ -28,7 +27,7 @@ from ._leave import leave_group, membership
 
 __all__ = ("KafkaConsumer",)
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _State = Literal["created", "started", "stopped"]
 _new_tp = tuple.__new__  # TopicPartition(...) without the generated __new__'s overhead

@@ -14,17 +14,17 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
 from aiokafka import AIOKafkaClient
 from aiokafka.client import CoordinationType
 from aiokafka.protocol.group import LeaveGroupRequest
-from structlog.types import FilteringBoundLogger
+
+from rxstreams.logging import get_logger
 
 from ._errors import KAFKA_ERRORS
 
 __all__ = ("leave_group", "membership")
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _GIVE_UP: tuple[type[BaseException], ...] = (*KAFKA_ERRORS, TimeoutError)
 

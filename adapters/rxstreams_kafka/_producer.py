@@ -8,9 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal, NoReturn
 
-import structlog
 from aiokafka import AIOKafkaProducer
-from structlog.types import FilteringBoundLogger
 
 from rxstreams.errors import (
     AppStateError,
@@ -19,6 +17,7 @@ from rxstreams.errors import (
     TransportError,
     UnknownTopicError,
 )
+from rxstreams.logging import get_logger
 from rxstreams.messages import Headers, RecordMetadata
 from rxstreams.types import ProducerConfig
 
@@ -28,7 +27,7 @@ from ._producer_id import REFUSED, quiet_refusal, refusal
 
 __all__ = ("KafkaProducer",)
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _State = Literal["created", "started", "stopped"]
 _new_metadata = tuple.__new__  # RecordMetadata(...) without the generated __new__'s overhead

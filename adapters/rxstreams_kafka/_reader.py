@@ -8,10 +8,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTopicPartition
-from structlog.types import FilteringBoundLogger
 
 from rxstreams.errors import (
     AppStateError,
@@ -19,6 +17,7 @@ from rxstreams.errors import (
     ConfigurationError,
     UnknownTopicError,
 )
+from rxstreams.logging import get_logger
 from rxstreams.messages import TopicPartition
 from rxstreams.types import MessageT, ReaderConfig
 
@@ -27,7 +26,7 @@ from ._errors import translate_errors
 
 __all__ = ("KafkaReader",)
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _State = Literal["created", "started", "stopped"]
 _new_tp = tuple.__new__  # TopicPartition(...) without the generated __new__'s overhead

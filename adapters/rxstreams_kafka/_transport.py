@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
-from structlog.types import FilteringBoundLogger
 
 from rxstreams.errors import BrokerUnavailableError, ConfigurationError
+from rxstreams.logging import get_logger
 from rxstreams.messages import TopicSpec
 from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig, RebalanceListenerT
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ("KafkaTransport",)
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class KafkaTransport:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, ClassVar
 
-import structlog
-from structlog.types import FilteringBoundLogger
-
 from rxstreams.errors import ConfigurationError, UnknownTopicError
+from rxstreams.logging import get_logger
 from rxstreams.messages import Message, TopicPartition
 
 from ._group import GroupCoordinator
@@ -20,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ("MemoryBroker",)
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _check_count(what: str, value: int | None, *, optional: bool) -> None:

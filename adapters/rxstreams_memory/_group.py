@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Mapping
 
-import structlog
-from structlog.types import FilteringBoundLogger
-
+from rxstreams.logging import get_logger
 from rxstreams.messages import TopicPartition
 
 __all__ = ("GroupCoordinator", "Member", "assign_range")
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def assign_range(

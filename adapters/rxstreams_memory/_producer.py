@@ -7,10 +7,8 @@ import time
 import zlib
 from typing import TYPE_CHECKING
 
-import structlog
-from structlog.types import FilteringBoundLogger
-
 from rxstreams.errors import BrokerUnavailableError, UnknownTopicError
+from rxstreams.logging import get_logger
 from rxstreams.messages import Headers, RecordMetadata
 from rxstreams.types import ProducerConfig
 
@@ -19,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ("MemoryProducer",)
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _new_metadata = tuple.__new__  # RecordMetadata(...) without the generated __new__'s overhead
 

@@ -6,15 +6,13 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
-import structlog
-from structlog.types import FilteringBoundLogger
-
 from rxstreams.errors import (
     AppStateError,
     BrokerUnavailableError,
     ConfigurationError,
     UnknownTopicError,
 )
+from rxstreams.logging import get_logger
 from rxstreams.messages import Message, TopicPartition
 from rxstreams.types import ReaderConfig
 
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ("MemoryReader",)
 
-log: FilteringBoundLogger = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _State = Literal["created", "started", "stopped"]
 
