@@ -148,8 +148,7 @@ async def test_a_committer_without_a_consumer_commits_nothing(broker: MemoryBrok
 
 
 async def test_a_fenced_commit_is_logged_and_committed_later(broker: MemoryBroker) -> None:
-    """A commit the group refuses (a rebalance) is logged as commit_fenced, not raised; the
-    offsets stay committable and go out with the next commit."""
+    """A refused commit logs commit_fenced, raises nothing, and goes out with the next one."""
     s = await make_committer(broker)  # not assigned yet: the group refuses its commits
     s.offsets.delivered([0, 1])
     s.offsets.ack(0)
