@@ -100,3 +100,26 @@ async def test_ack_after_the_partition_was_revoked_is_a_no_op(
     gate.set()
     await a.stop()
     await b.stop()
+
+
+async def test_a_channel_event_is_redelivered_redelivery_limit_times(
+    make_app: AppFactory,
+) -> None:
+    """reject() on a channel's event: delivered again until the limit, then the app fails."""
+    app = make_app("rej-channel", redelivery_limit=2)
+    channel = app.channel()
+    attempts = 0
+
+    @app.agent(channel)
+    async def never(stream: Stream[int]) -> None:
+        nonlocal attempts
+        async for event in stream.events():
+            attempts += 1
+            event.reject()
+
+    await app.start()
+    await channel.send(value=1)
+    with pytest.raises(AgentError) as info:
+        await asyncio.wait_for(app.wait(), timeout=30)
+    assert isinstance(info.value.__cause__, RejectedTooOftenError)
+    assert attempts == 3  # the first delivery and two redeliveries

@@ -206,7 +206,9 @@ def test_only_marked_blocks_are_skipped() -> None:
                 assert block.indent == "", f"{block.where}: keep Python blocks unindented"
     ran = [b for p in PAGES for b in python_blocks(p) if b.not_run is None]
     assert len(ran) >= 40
-    assert {b.page.name for b in skipped} <= {"kafka.md"}
+    # a subset: only the Kafka page may skip blocks (they need a running Kafka), and it
+    # need not skip any
+    assert {b.page.name for b in skipped}.issubset({"kafka.md"})
 
 
 def test_pages_show_outputs_that_are_checked() -> None:

@@ -49,5 +49,7 @@ async def test_asking_leaves_no_reply_group_on_the_broker(cluster: Cluster) -> N
     before = await cluster.groups()
     async with app:
         assert await echo.ask("ping", timeout=15) == "ping"
-        assert await cluster.groups() - before <= {app.id}
-    assert await cluster.groups() - before <= {app.id}
+        # a subset: the reply reader adds no group; the app's own group may or may not be
+        # listed (yet, or still after the stop)
+        assert (await cluster.groups() - before).issubset({app.id})
+    assert (await cluster.groups() - before).issubset({app.id})

@@ -40,8 +40,7 @@ def test_in_order_acks_commit_one_past_the_last() -> None:
     """Acking 0..4 in order makes 5 (the next offset to read) committable."""
     po, _, _ = make()
     po.delivered([0, 1, 2, 3, 4])
-    for o in range(5):
-        po.ack(o)
+    assert [po.ack(o) for o in range(5)] == [True] * 5
     assert po.to_commit() == 5
 
 
@@ -113,3 +112,12 @@ def test_every_n_acks_makes_a_commit_due() -> None:
     for o in range(7):
         po.ack(o)
     assert sink.due_calls == 2
+
+
+def test_a_partition_resumed_at_its_committed_offset_has_nothing_to_commit() -> None:
+    """Assigned with offset 10 committed: no commit until an ack moves past it."""
+    po, _, _ = make(committed=10)
+    assert po.to_commit() is None
+    po.delivered([10, 11])
+    po.ack(10)
+    assert po.to_commit() == 11

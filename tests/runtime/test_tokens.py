@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import pytest
+
 from rxstreams import Event
 from rxstreams.messages import Message
 from rxstreams.runtime import tokens
@@ -21,11 +23,20 @@ class Offsets:
         return True
 
 
-def delivered(offset: int = 0, value: Any = "v") -> tuple[Event[Any, Any], Offsets]:
+class Port:
+    """The subscriber an event was delivered to (stands in for source.Port)."""
+
+    def __init__(self, *, failed: bool) -> None:
+        self.failed = failed
+
+
+def delivered(
+    offset: int = 0, value: Any = "v", *, port: Port | None = None
+) -> tuple[Event[Any, Any], Offsets]:
     """An event as a source hands it to one stream: it owns one token."""
     offsets = Offsets()
     msg = Message("t", 0, offset, 1_700_000_000_000, b"k", b"v", (("h", b"x"),))
-    ev = tokens.root(Event, "k", value, msg, offsets)  # type: ignore[arg-type]
+    ev = tokens.root(Event, "k", value, msg, offsets, port)  # type: ignore[arg-type]
     return ev, offsets
 
 
@@ -135,6 +146,7 @@ def test_take_over_keeps_what_the_event_kept() -> None:
     left.ack()
     right.ack()
     moved = tokens.take_over(joined)
+    assert moved.value == (1, 2)
     del joined
     gc.collect()
     assert offsets_left.acked == offsets_right.acked == []
@@ -170,3 +182,208 @@ def test_pin_pins_what_the_event_keeps() -> None:
     del joined
     gc.collect()
     assert offsets_left.acked == offsets_right.acked == []
+
+
+def test_a_delivered_event_carries_its_value_and_is_its_messages_only_token() -> None:
+    """root() builds the event a stream sees: its value, not pinned, alone on its message."""
+    ev, offsets = delivered(3, value={"n": 1})
+    assert ev.value == {"n": 1}
+    assert tokens.is_pinned(ev) is False
+    assert tokens.sole(ev)
+    assert tokens.holds(ev)
+    assert ev.ack() is True
+    assert offsets.acked == [3]
+    assert not tokens.holds(ev)
+
+
+def test_given_headers_and_timestamp_survive_map_and_fork() -> None:
+    """A channel event keeps the headers and timestamp it was sent with, in derived events too."""
+    msg = Message("c", 0, 0, 1_700_000_000_000, None, None, (("h", b"x"),))
+    offsets = Offsets()
+    ev = tokens.root(
+        Event,
+        None,
+        1,
+        msg,
+        offsets,  # type: ignore[arg-type]
+        headers={"trace": "t1"},
+        timestamp=12.5,
+    )
+    mapped = tokens.derive(ev, 2)
+    forked = tokens.fork(mapped, 3)
+    for e in (ev, mapped, forked):
+        assert e.headers == {"trace": "t1"}
+        assert e.timestamp == 12.5
+    assert tokens.is_pinned(mapped) is False
+    assert tokens.is_pinned(forked) is False
+
+
+def test_an_event_of_an_untracked_message_settles_without_an_offset() -> None:
+    """An event whose message has no partition offsets behind it settles, and acks nothing."""
+    msg = Message("t", 0, 7, 1_700_000_000_000, None, b"v", ())
+    ev = tokens.root(Event, None, "v", msg, None)
+    assert ev.ack() is True
+    assert ev.ack() is False
+    assert not ev.acked
+
+
+def test_settling_one_of_several_tokens_returns_true() -> None:
+    """ack() says whether the event owned a token, also when others still hold the message."""
+    ev, offsets = delivered(2)
+    first, second = tokens.split(ev, 2)
+    assert first.ack() is True
+    assert offsets.acked == []
+    assert second.ack() is True
+    assert offsets.acked == [2]
+
+
+def test_a_result_keeping_other_events_is_settled_only_once() -> None:
+    """A join result's second ack() is a no-op that returns False, like any event's."""
+    left, offsets_left = delivered(1)
+    right, offsets_right = delivered(2)
+    joined = tokens.merge(left, (1, 2), [right])
+    left.ack()
+    right.ack()
+    assert joined.ack() is True
+    assert joined.ack() is False
+    assert offsets_left.acked == [1]
+    assert offsets_right.acked == [2]
+
+
+def test_split_parts_carry_the_value() -> None:
+    """Every stream of a fan-out sees the event's value, the first one included."""
+    ev, _ = delivered(0, value=41)
+    parts = tokens.split(ev, 3)
+    assert [p.value for p in parts] == [41, 41, 41]
+    assert not any(tokens.sole(p) for p in parts)
+    tokens.release(parts)
+
+
+def test_a_fork_of_a_settled_event_owns_nothing() -> None:
+    """Derived work of an event already settled holds no token and acks nothing again."""
+    ev, offsets = delivered(4)
+    ev.ack()
+    late = tokens.fork(ev, "late")
+    assert not tokens.holds(late)
+    assert late.ack() is False
+    assert offsets.acked == [4]
+
+
+def test_an_event_its_failed_pipeline_let_go_of_is_not_acked() -> None:
+    """After the subscriber's pipeline failed, a dropped event stays unacked; ack() counts."""
+    port = Port(failed=True)
+    dropped, offsets_dropped = delivered(1, port=port)
+    settled, offsets_settled = delivered(2, port=port)
+    del dropped
+    gc.collect()
+    assert offsets_dropped.acked == []
+    assert settled.ack() is True
+    assert offsets_settled.acked == [2]
+
+
+def test_an_event_a_healthy_pipeline_let_go_of_is_acked() -> None:
+    """A subscriber whose pipeline runs fine: an event it drops is acked at once."""
+    ev, offsets = delivered(5, port=Port(failed=False))
+    del ev
+    assert offsets.acked == [5]
+
+
+def test_pin_pins_every_event_of_a_batch() -> None:
+    """A failed batch (a buffer's list) is never acked implicitly, event by event."""
+    a, offsets_a = delivered(1)
+    b, offsets_b = delivered(2)
+    batch = [a, b]
+    del a, b
+    tokens.pin(batch)
+    assert tokens.is_pinned(batch) is True
+    batch.clear()
+    gc.collect()
+    assert offsets_a.acked == offsets_b.acked == []
+
+
+def test_an_unpinned_event_is_acked_when_dropped() -> None:
+    """Once the error policy decided (skip), the event settles like any other."""
+    ev, offsets = delivered(6)
+    tokens.pin(ev)
+    tokens.unpin(ev)
+    assert tokens.is_pinned(ev) is False
+    del ev
+    assert offsets.acked == [6]
+
+
+@pytest.mark.parametrize(
+    ("pinned", "expected"),
+    [((), False), ((0,), True), ((1,), True), ((0, 1), True)],
+)
+def test_a_batch_is_pinned_when_one_of_its_events_is(
+    pinned: tuple[int, ...], expected: bool
+) -> None:
+    """is_pinned() of a list: True when any event in it failed, False when none did."""
+    batch = [delivered(0)[0], delivered(1)[0], "not an event"]
+    for i in pinned:
+        tokens.pin(batch[i])
+    assert tokens.is_pinned(batch) is expected
+    assert tokens.is_pinned(batch[0]) is (0 in pinned)
+
+
+def test_values_that_are_not_events_are_never_pinned() -> None:
+    """is_pinned() of a plain value (an operator's output that is no event) is False."""
+    assert tokens.is_pinned(3) is False
+    assert tokens.is_pinned(None) is False
+
+
+def test_sole_only_while_no_other_token_shares_the_message() -> None:
+    """An operator may change an event in place only while it is the message's one token."""
+    ev, _ = delivered(0)
+    assert tokens.sole(ev)
+    derived = tokens.fork(ev, 1)
+    assert not tokens.sole(ev)
+    assert not tokens.sole(derived)
+    derived.ack()
+    assert tokens.sole(ev)
+    assert not tokens.sole(tokens.derive(ev, 2))
+
+
+def test_holds_while_owning_a_token_or_keeping_events() -> None:
+    """An event holds the commit back while it owns a token or keeps another event."""
+    ev, _ = delivered(0)
+    other, offsets_other = delivered(1)
+    assert tokens.holds(ev)
+    ev.ack()
+    assert not tokens.holds(ev)
+    tokens.attach(ev, other)
+    assert tokens.holds(ev)
+    assert ev.ack() is True
+    assert offsets_other.acked == [1]
+    assert not tokens.holds(ev)
+
+
+def test_release_settles_an_event_or_every_event_of_a_batch() -> None:
+    """A stream done with an item acks it; in a batch, values that are no events are skipped."""
+    single, offsets_single = delivered(1)
+    tokens.release(single)
+    assert offsets_single.acked == [1]
+    a, offsets_a = delivered(2)
+    b, offsets_b = delivered(3)
+    batch = [a, "not an event", b]
+    tokens.release(batch)
+    assert offsets_a.acked == [2]
+    assert offsets_b.acked == [3]
+    tokens.release("not an event")
+
+
+def test_a_join_of_a_join_result_holds_every_input() -> None:
+    """A result joined again waits for the inputs of both joins, and carries its value."""
+    left, offsets_left = delivered(1)
+    right, offsets_right = delivered(2)
+    third, offsets_third = delivered(3)
+    inner = tokens.merge(left, (1, 2), [right])
+    outer = tokens.merge(inner, ((1, 2), 3), [third])
+    assert outer.value == ((1, 2), 3)
+    for e in (left, right, third, inner):
+        e.ack()
+    assert offsets_left.acked == offsets_right.acked == offsets_third.acked == []
+    outer.ack()
+    assert offsets_left.acked == [1]
+    assert offsets_right.acked == [2]
+    assert offsets_third.acked == [3]
