@@ -13,6 +13,7 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 
+from ._retry import Outage, retrying
 from .errors import CommitFailedError
 from .logging import get_logger
 from .messages import TopicPartition
@@ -42,6 +43,8 @@ class Committer:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.commits = 0
+        #: the broker's availability, shared with the fetch loop (see _retry)
+        self.outage = Outage()
 
     @property
     def total_acks(self) -> int:
@@ -63,7 +66,8 @@ class Committer:
                 async with asyncio.timeout(self.interval):
                     await self._wake.wait()
             self._wake.clear()
-            await commit()
+            # a broker outage is waited out: each retry commits what is committable then
+            await retrying(self.outage, "commit", commit)
 
     async def commit(
         self, consumer: ConsumerT, offsets: Mapping[TopicPartition, int]

@@ -13,7 +13,9 @@ from typing import Any
 
 from ._commit import Committer
 from ._offsets import PartitionOffsets
+from ._retry import retrying
 from ._source import Source
+from .errors import TransportError
 from .logging import get_logger
 from .messages import TopicPartition
 from .types import ConsumerT
@@ -37,6 +39,7 @@ class Fetcher:
     ) -> None:
         self.sources = sources
         self.committer = committer
+        self.outage = committer.outage
         self.max_records = max_records
         self.timeout = timeout
         self._on_revoked = on_revoked
@@ -56,7 +59,13 @@ class Fetcher:
         sources = self.sources
         offsets = self.offsets
         while True:
-            batches = await consumer.getmany(timeout=self.timeout, max_records=self.max_records)
+            batches = await retrying(
+                self.outage,
+                "fetch",
+                consumer.getmany,
+                timeout=self.timeout,
+                max_records=self.max_records,
+            )
             if not batches:
                 if self.assigned.is_set() and self.caught_up():
                     self.idle.set()
@@ -121,7 +130,14 @@ class Fetcher:
         """Commit acked work, then forget the revoked partitions' in-flight events."""
         self.assigned.clear()
         self.idle.clear()
-        await self.commit()
+        try:
+            await self.commit()
+        except TransportError as exc:
+            if not exc.retriable:
+                raise
+            # the broker went away again mid-rebalance: the acked work of these partitions
+            # is not committed, so their next owner processes it again (at least once)
+            log.warning("commit_before_revoke_failed", error=str(exc))
         gone = frozenset(tp for tp in revoked if tp in self.offsets)
         for tp in gone:
             po = self.offsets.pop(tp)
@@ -141,7 +157,9 @@ class Fetcher:
         assert consumer is not None
         self.rebalances += 1
         mine = [tp for tp in assigned if tp.topic in self.sources]
-        committed = await asyncio.gather(*(consumer.committed(tp) for tp in mine))
+        committed = await asyncio.gather(
+            *(retrying(self.outage, "fetch_committed", consumer.committed, tp) for tp in mine)
+        )
         for tp, offset in zip(mine, committed, strict=True):
             self.offsets[tp] = PartitionOffsets(tp, self.sources[tp.topic], self.committer, offset)
         paused = [
