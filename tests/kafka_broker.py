@@ -12,13 +12,14 @@ import importlib.util
 import os
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-__all__ = ("kafka_url", "start_tansu", "tansu_binary")
+__all__ = ("kafka_url", "start_s3", "start_tansu", "stop", "tansu_binary")
 
 #: how long Tansu may take to accept connections (it is usually ready in milliseconds)
 START_TIMEOUT = 15.0
@@ -63,18 +64,29 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def start_tansu(binary: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start Tansu on a free loopback port; wait (bounded) until it accepts connections.
+def start_tansu(
+    binary: Path,
+    log_path: Path,
+    *,
+    port: int | None = None,
+    storage: str = "memory://tansu/",
+    env: Mapping[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start Tansu on ``port`` or a free loopback port; wait (bounded) until it accepts
+    connections.
 
-    Fails the test with Tansu's output if it exits or does not listen in time. The port
-    is picked by binding port 0, so another process may take it before Tansu does: that
-    attempt is retried on a new port.
+    Fails the test with Tansu's output if it exits or does not listen in time. A port
+    picked by binding port 0 may be taken by another process before Tansu gets it: that
+    attempt is retried on a new port. ``storage`` is Tansu's storage engine URL (this
+    binary has ``memory://`` and ``s3://``); ``env`` is added to the environment (the S3
+    endpoint and credentials). The log is appended to, so a restart keeps the first run's.
     """
     output = ""
-    for _attempt in range(3):
-        port = _free_port()
-        address = f"tcp://127.0.0.1:{port}"
-        with log_path.open("wb") as log_file:
+    environment = {**os.environ, **(env or {})}
+    for _attempt in range(3 if port is None else 1):
+        chosen = _free_port() if port is None else port
+        address = f"tcp://127.0.0.1:{chosen}"
+        with log_path.open("ab") as log_file:
             process = subprocess.Popen(
                 [
                     str(binary),
@@ -84,29 +96,31 @@ def start_tansu(binary: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], 
                     "--advertised-listener-url",
                     address,
                     "--storage-engine",
-                    "memory://tansu/",
+                    storage,
                 ],
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while process.poll() is None and time.monotonic() < deadline:
-            if _accepts(port):
-                return process, port
+            if _accepts(chosen):
+                return process, chosen
             time.sleep(0.02)  # polling a child process: there is no event to wait for
-        _stop(process)
+        stop(process)
         output = log_path.read_text(errors="replace")
         if "address" not in output.lower() or "in use" not in output.lower():
             break  # not a port race: trying again will not help
     pytest.fail(
-        f"Tansu ({binary}) did not accept connections on 127.0.0.1:{port} within "
+        f"Tansu ({binary}) did not accept connections on 127.0.0.1:{chosen} within "
         f"{START_TIMEOUT}s (exit code {process.returncode}). Its output:\n{output}",
         pytrace=False,
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a process started here (kill it if it does not exit within 5 s)."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -125,4 +139,37 @@ def kafka_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"kafka://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop(process)
+
+
+def start_s3(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start an S3 server (moto's) on a free loopback port; return it and its endpoint URL.
+
+    Tansu's ``s3://`` storage engine keeps topics, offsets and groups there, so a Tansu
+    restarted on the same bucket finds them again (its ``memory://`` storage starts empty).
+    """
+    if importlib.util.find_spec("moto") is None:
+        pytest.fail(
+            "the broker-restart tests keep Tansu's data in an S3 server from 'moto[server]', "
+            "which is not installed: pip install -e '.[dev]'",
+            pytrace=False,
+        )
+    port = _free_port()
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while process.poll() is None and time.monotonic() < deadline:
+        if _accepts(port):
+            return process, f"http://127.0.0.1:{port}"
+        time.sleep(0.05)  # polling a child process: there is no event to wait for
+    stop(process)
+    pytest.fail(
+        f"the S3 server did not listen on 127.0.0.1:{port} within {START_TIMEOUT}s. Its "
+        f"output:\n{log_path.read_text(errors='replace')}",
+        pytrace=False,
+    )

@@ -100,6 +100,8 @@ class KafkaConsumer:
         #: paused here, not in aiokafka (see pause()); set when a resume may unblock getmany
         self._paused: set[TopicPartition] = set()
         self._resumed = asyncio.Event()
+        #: loop time since when aiokafka has known no group coordinator (see getmany)
+        self._unreachable_since: float | None = None
         self._log = log.bind(group_id=config.group_id, client_id=config.client_id)
 
     def __repr__(self) -> str:
@@ -159,7 +161,7 @@ class KafkaConsumer:
         if consumer is not None:
             joined = membership(consumer)
             with translate_errors(f"stopping consumer of group {self._config.group_id!r}"):
-                await consumer.stop()
+                await _close(consumer)
             if joined is not None and joined[0] == 0:  # aiokafka did not leave: see _leave
                 await leave_group(
                     self._bootstrap,
@@ -199,7 +201,7 @@ class KafkaConsumer:
 
     async def _close_crashed(self, consumer: Any) -> None:
         try:
-            await consumer.stop()
+            await _close(consumer)
         except Exception as exc:  # the broker is gone too: nothing left to close cleanly
             self._log.debug("crashed_consumer_close_failed", error=repr(exc))
 
@@ -268,7 +270,35 @@ class KafkaConsumer:
             self._polling = False
         if not batch:  # with records, the listener's error waits for the next call
             self._listener.raise_error()
+            self._check_reachable(consumer)
         return {_new_tp(TopicPartition, tp): records for tp, records in batch.items()}
+
+    def _check_reachable(self, consumer: Any) -> None:
+        """Raise a retriable :class:`BrokerUnavailableError` once the group's coordinator
+        has been unknown for ``session_timeout`` (checked after empty fetches only).
+
+        aiokafka's ``getmany`` never fails when the broker goes away: its background tasks
+        log the connection errors and try again, and ``getmany`` keeps returning nothing.
+        The coordinator is forgotten at the first failed heartbeat and found again as soon
+        as the broker answers, so its absence for a whole session is the outage.
+        """
+        coordinator = getattr(consumer, "_coordinator", None)
+        if (
+            coordinator is None
+            or not self._topics  # no subscription: aiokafka does not look for one
+            or getattr(coordinator, "coordinator_id", None) is not None
+        ):
+            self._unreachable_since = None
+            return
+        now = asyncio.get_running_loop().time()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        elif now - self._unreachable_since >= self._config.session_timeout:
+            raise BrokerUnavailableError(
+                f"the consumer of group {self._config.group_id!r} has had no group "
+                f"coordinator for {now - self._unreachable_since:.1f}s: the broker at "
+                f"{','.join(self._bootstrap)} does not answer (aiokafka keeps reconnecting)"
+            )
 
     async def _fetch(self, consumer: Any, timeout: float, max_records: int | None) -> Any:
         """aiokafka's getmany, leaving out the paused partitions (see :meth:`pause`)."""
@@ -427,6 +457,23 @@ class KafkaConsumer:
                 retriable=False,
             )
         return self._consumer
+
+
+async def _close(consumer: Any) -> None:
+    """``consumer.stop()``, also when the broker went away.
+
+    aiokafka (0.14) cancels the fetch requests still pending and awaits them; one that was
+    waiting out a failed request (the broker is down) re-raises that cancellation out of
+    ``stop()``, before the connections are closed. That cancellation is not ours: close
+    the rest and return, unless this task is being cancelled itself.
+    """
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        await consumer._client.close()
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped

@@ -2,11 +2,15 @@
 
 Every call into aiokafka runs inside :func:`translate_errors`, so user code only ever sees
 :class:`~rxstreams.errors.TransportError` and its subclasses, with aiokafka's ``retriable``
-flag kept and the original exception chained as ``__cause__``::
+flag kept and the original exception chained as ``__cause__``. The one exception to
+keeping the flag: the broker being unreachable or slow is always retriable (aiokafka marks
+some of those errors, e.g. ``KafkaTimeoutError``, as not retriable because it will not
+retry them itself), while a client that was closed on purpose never is::
 
     aiokafka                                          rxstreams
-    KafkaConnectionError, NoBrokersAvailable,     ->  BrokerUnavailableError
+    KafkaConnectionError, NoBrokersAvailable,     ->  BrokerUnavailableError (retriable)
       NodeNotReadyError, KafkaTimeoutError, ...
+    ProducerClosed, ConsumerStoppedError          ->  BrokerUnavailableError (not retriable)
     CommitFailedError, IllegalGenerationError,    ->  CommitFailedError
       RebalanceInProgressError, UnknownMemberIdError
     UnknownTopicOrPartitionError, InvalidTopicError -> UnknownTopicError
@@ -43,6 +47,11 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     kafka_errors.ProducerClosed,
     kafka_errors.ConsumerStoppedError,
 )
+#: unavailable because this process closed the client: waiting will not bring it back
+_CLOSED: tuple[type[BaseException], ...] = (
+    kafka_errors.ProducerClosed,
+    kafka_errors.ConsumerStoppedError,
+)
 _FENCED: tuple[type[BaseException], ...] = (
     kafka_errors.CommitFailedError,
     kafka_errors.IllegalGenerationError,
@@ -71,7 +80,7 @@ def translate(exc: BaseException, doing: str) -> TransportError:
     if isinstance(exc, _UNAVAILABLE):
         return BrokerUnavailableError(
             f"{detail} (is the broker running and reachable at the URL given?)",
-            retriable=retriable,
+            retriable=not isinstance(exc, _CLOSED),
         )
     if isinstance(exc, _FENCED):
         return CommitFailedError(

@@ -137,7 +137,7 @@ class KafkaProducer:
 
     async def flush(self) -> None:
         """Send what lingers now, wait until every record sent so far is on the broker,
-        and raise the first delivery failure since the last flush.
+        and raise the first delivery failure since the last flush (never retriable).
 
         The app flushes before every commit: raising here keeps it from committing the
         offsets of events whose output never reached the broker, even when nobody awaited
@@ -153,10 +153,13 @@ class KafkaProducer:
                 await (flush_now() if flush_now is not None else producer.flush())
         failure, self._failure = self._failure, None
         if failure is not None:
+            # never retriable, whatever the cause: aiokafka gave the record up, so flushing
+            # again would succeed and let the app commit past the event that produced it
             raise TransportError(
                 f"producer {self._config.client_id!r}: a record sent before this flush was "
-                f"not delivered ({failure})",
-                retriable=getattr(failure, "retriable", False),
+                f"not delivered ({failure}); the records it was produced from must be "
+                "processed again (they are, after a restart: their offsets were not committed)",
+                retriable=False,
             ) from failure
 
     async def send(

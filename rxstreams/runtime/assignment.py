@@ -13,12 +13,14 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ..errors import TransportError
 from ..logging import get_logger
 from ..messages import TopicPartition
 from .commit import Committer
 from .fetch import Fetcher
 from .lifecycle import Lifecycle, Participant
 from .offsets import PartitionOffsets
+from .retry import retrying
 from .source import Source
 
 __all__ = ("Assignment",)
@@ -64,7 +66,14 @@ class Assignment:
                 task.cancel()
         gone = frozenset(tp for tp in revoked if tp in self.offsets)
         await self.lifecycle.revoking(gone)
-        await self.committer.commit()
+        try:
+            await self.committer.commit()
+        except TransportError as exc:
+            if not exc.retriable:
+                raise
+            # the broker went away again mid-rebalance: the acked work of these partitions
+            # is not committed, so their next owner processes it again (at least once)
+            log.warning("commit_before_revoke_failed", error=str(exc))
         for tp in gone:
             po = self.offsets.pop(tp)
             dropped = po.close()
@@ -83,7 +92,10 @@ class Assignment:
         assert consumer is not None
         self.rebalances += 1
         mine = [tp for tp in assigned if tp.topic in self.sources]
-        committed = await asyncio.gather(*(consumer.committed(tp) for tp in mine))
+        outage = self.committer.outage
+        committed = await asyncio.gather(
+            *(retrying(outage, "fetch_committed", consumer.committed, tp) for tp in mine)
+        )
         for tp, offset in zip(mine, committed, strict=True):
             self.offsets[tp] = PartitionOffsets(tp, self.sources[tp.topic], self.committer, offset)
         paused = [tp for tp in mine if self.sources[tp.topic].paused]

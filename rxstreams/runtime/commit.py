@@ -20,6 +20,7 @@ from ..messages import TopicPartition
 from ..types import ConsumerT
 from .lifecycle import Lifecycle
 from .offsets import PartitionOffsets
+from .retry import Outage, retrying
 
 __all__ = ("Committer",)
 
@@ -48,6 +49,8 @@ class Committer:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.commits = 0
+        #: the broker's availability, shared with the fetch loop (see runtime/retry.py)
+        self.outage = Outage()
 
     @property
     def total_acks(self) -> int:
@@ -69,7 +72,8 @@ class Committer:
                 async with asyncio.timeout(self.interval):
                     await self._wake.wait()
             self._wake.clear()
-            await self.commit()
+            # a broker outage is waited out: each retry commits what is committable then
+            await retrying(self.outage, "commit", self.commit)
 
     def committable(self) -> dict[TopicPartition, int]:
         """Offsets acked since the last commit, per partition."""

@@ -14,6 +14,7 @@ from ..logging import get_logger
 from ..messages import TopicPartition
 from ..types import ConsumerT
 from .offsets import PartitionOffsets
+from .retry import Outage, retrying
 from .source import Source
 
 __all__ = ("Fetcher",)
@@ -31,8 +32,11 @@ class Fetcher:
         *,
         max_records: int,
         timeout: float,
+        outage: Outage,
     ) -> None:
         self.sources = sources
+        #: the broker's availability, shared with the committer (see runtime/retry.py)
+        self.outage = outage
         self.offsets = offsets
         self.max_records = max_records
         self.timeout = timeout
@@ -49,7 +53,15 @@ class Fetcher:
         sources = self.sources
         offsets = self.offsets
         while True:
-            batches = await consumer.getmany(timeout=self.timeout, max_records=self.max_records)
+            # a broker outage is waited out, with backoff (one log line when it starts, one
+            # when it ends); any other error stops the worker
+            batches = await retrying(
+                self.outage,
+                "fetch",
+                consumer.getmany,
+                timeout=self.timeout,
+                max_records=self.max_records,
+            )
             if not batches:
                 if offsets and self.caught_up():
                     self.idle.set()

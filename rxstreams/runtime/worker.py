@@ -113,6 +113,7 @@ class Worker:
             self.offsets,
             max_records=conf.max_poll_records,
             timeout=conf.fetch_timeout,
+            outage=self.committer.outage,
         )
         self.tasks = TaskScope(conf.id, self.crash)
         self.assignment = Assignment(

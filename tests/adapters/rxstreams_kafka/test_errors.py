@@ -21,8 +21,12 @@ from rxstreams_kafka._errors import translate, translate_errors
         (kafka_errors.KafkaConnectionError("refused"), BrokerUnavailableError, True),
         (kafka_errors.NoBrokersAvailable(), BrokerUnavailableError, True),
         (kafka_errors.NodeNotReadyError(), BrokerUnavailableError, True),
-        (kafka_errors.KafkaTimeoutError(), BrokerUnavailableError, False),
+        (kafka_errors.KafkaTimeoutError(), BrokerUnavailableError, True),
+        (kafka_errors.RequestTimedOutError(), BrokerUnavailableError, True),
+        (kafka_errors.BrokerNotAvailableError(), BrokerUnavailableError, True),
+        (kafka_errors.KafkaUnavailableError(), BrokerUnavailableError, True),
         (kafka_errors.ConsumerStoppedError(), BrokerUnavailableError, False),
+        (kafka_errors.ProducerClosed(), BrokerUnavailableError, False),
         (kafka_errors.CommitFailedError("rebalanced"), CommitFailedError, False),
         (kafka_errors.IllegalGenerationError(), CommitFailedError, False),
         (kafka_errors.RebalanceInProgressError(), CommitFailedError, False),
@@ -37,7 +41,8 @@ from rxstreams_kafka._errors import translate, translate_errors
 def test_each_aiokafka_error_has_its_rxstreams_error(
     error: BaseException, expected: type[TransportError], retriable: bool
 ) -> None:
-    """The class follows the table in _errors; retriable is aiokafka's; the cause is kept."""
+    """The class follows the table in _errors; retriable is aiokafka's, except that an
+    unreachable or slow broker always is and a closed client never is; the cause is kept."""
     with pytest.raises(expected) as info, translate_errors("doing it"):
         raise error
     assert type(info.value) is expected

@@ -1,0 +1,186 @@
+"""A worker rides out a broker outage longer than its session: it waits with backoff, logs
+the outage once when it starts and once when it ends, reconnects, and carries on from the
+committed offsets.
+
+The broker is Tansu with its ``s3://`` storage engine on a local S3 server (moto), so a
+broker killed with SIGKILL and started again on the same port finds its topics, records,
+groups and committed offsets again (its ``memory://`` storage starts empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from rxstreams import App, Stream
+from rxstreams.messages import TopicPartition
+from rxstreams.types import ConsumerConfig
+from rxstreams_kafka import KafkaTransport
+from tests.adapters.rxstreams_kafka.helpers import RecordingListener, wait_assigned
+from tests.kafka_broker import start_s3, start_tansu, stop, tansu_binary
+
+pytestmark = pytest.mark.kafka
+
+#: short, so that an outage longer than a session stays short too
+SESSION = 2.0
+
+
+class RestartableBroker:
+    """A Tansu broker on durable storage that can be killed and started again."""
+
+    def __init__(self, log_path: Path, storage: str, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self.storage = storage
+        self.env = env
+        self.port: int | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"kafka://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start it (again, on the same port once it had one)."""
+        self.process, self.port = start_tansu(
+            tansu_binary(), self.log_path, port=self.port, storage=self.storage, env=self.env
+        )
+
+    def kill(self) -> None:
+        """Kill it as a crash or a power cut would: no clean shutdown."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An S3 server for the module's brokers (each test has a bucket of its own)."""
+    process, endpoint = start_s3(tmp_path_factory.mktemp("s3") / "s3.log")
+    try:
+        yield endpoint
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def broker(s3_endpoint: str, tmp_path: Path) -> Iterator[RestartableBroker]:
+    """A running Tansu broker keeping its data in a new bucket; stopped afterwards."""
+    bucket = f"tansu-{uuid.uuid4().hex[:12]}"
+    request = urllib.request.Request(f"{s3_endpoint}/{bucket}", method="PUT")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    env = {
+        "AWS_ENDPOINT": s3_endpoint,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    broker = RestartableBroker(tmp_path / "tansu.log", f"s3://{bucket}/", env)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        if broker.process is not None:
+            stop(broker.process)
+
+
+async def wait_for(condition: Callable[[], bool], *, within: float, what: str) -> None:
+    """Poll ``condition`` (real time: a real broker is involved) until true, or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+async def test_a_worker_rides_out_a_broker_restart_longer_than_its_session(
+    broker: RestartableBroker, names: Callable[[str], str]
+) -> None:
+    """The broker is killed with events in flight and restarted after 2.5 sessions: the
+    worker does not crash, logs one broker_unavailable and one broker_available, and
+    processes every record from before the outage and after it at least once; in the
+    end the group's committed offsets are the end of each partition."""
+    topic, app_id = names("orders"), names("app")
+    app = App(
+        app_id,
+        broker=broker.url,
+        topic_partitions=2,
+        session_timeout=SESSION,
+        fetch_timeout=0.1,
+        commit_interval=0.2,
+    )
+    seen: list[int] = []
+
+    @app.agent(app.topic(topic))
+    async def work(stream: Stream[int]) -> None:
+        async for value in stream:
+            await asyncio.sleep(0.02)  # slow enough to have events in flight at the kill
+            seen.append(value)
+
+    before, after = set(range(60)), set(range(100, 110))
+    with capture_logs() as logs:
+        async with app:
+            for value in sorted(before):
+                await app.topic(topic).send(value=value)
+            await wait_for(lambda: len(seen) >= 5, within=15, what="processing started")
+            broker.kill()
+            killed = asyncio.get_running_loop().time()
+            unfinished = len(before - set(seen))
+            await asyncio.sleep(2.5 * SESSION)
+            assert app.state == "running"
+            broker.start()
+            for value in sorted(after):
+                await app.topic(topic).send(value=value)
+            await wait_for(
+                lambda: before | after <= set(seen),
+                within=30,
+                what=f"every record processed: missing {sorted(before | after - set(seen))}",
+            )
+            assert app.state == "running"
+            caught_up = asyncio.get_running_loop().time()
+            await asyncio.sleep(4 * 0.2)  # a few commit intervals
+    assert unfinished > 0  # the outage started with events not yet processed
+    assert _events(logs, "app_crashed") == []
+    unavailable = _events(logs, "broker_unavailable")
+    available = _events(logs, "broker_available")
+    assert len(unavailable) == 1, unavailable
+    assert len(available) == 1, available
+    assert unavailable[0]["log_level"] == "warning"
+    assert available[0]["log_level"] == "info"
+    # from the first failure seen (up to a session after the kill) to the reconnection
+    assert 0 < available[0]["down_for"] < caught_up - killed
+
+    # the worker committed past everything it processed, and nothing is left to read
+    transport = KafkaTransport(broker.url)
+    try:
+        checker = transport.create_consumer(
+            [topic],
+            RecordingListener("checker", []),
+            ConsumerConfig(app_id, "checker", session_timeout=SESSION, fetch_max_wait=0.05),
+        )
+        await checker.start()
+        await wait_assigned(checker, partitions=2)
+        tps = [TopicPartition(topic, p) for p in range(2)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while any(checker.highwater(tp) is None for tp in tps) and loop.time() < deadline:
+            assert await checker.getmany(timeout=0.2) == {}  # nothing left to read
+        ends = {tp: checker.highwater(tp) for tp in tps}
+        assert sum(e or 0 for e in ends.values()) == len(before | after)
+        assert {tp: await checker.committed(tp) for tp in tps} == ends
+    finally:
+        await transport.close()
