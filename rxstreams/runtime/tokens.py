@@ -274,8 +274,13 @@ def pin(item: Any) -> None:
 
 
 def unpin(ev: Event[Any, Any]) -> None:
-    """The error policy decided about ``ev``: it may be settled again."""
+    """The error policy decided about ``ev``: it, and what it keeps (``pin`` pinned those
+    too), may be settled again."""
     ev._pinned = False
+    keep = ev._keep
+    if keep is not None:
+        for e in keep:
+            unpin(e)
 
 
 def is_pinned(item: Any) -> bool:

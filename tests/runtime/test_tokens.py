@@ -387,3 +387,19 @@ def test_a_join_of_a_join_result_holds_every_input() -> None:
     assert offsets_left.acked == [1]
     assert offsets_right.acked == [2]
     assert offsets_third.acked == [3]
+
+
+def test_unpin_also_unpins_what_the_event_keeps() -> None:
+    """A join result that failed, then was let go of once its error policy decided (it owns
+    no token of its own here), releases the inputs it held: they were pinned with it."""
+    left, offsets_left = delivered(1)
+    right, offsets_right = delivered(2)
+    left.ack()  # the left token moved on: the result holds only the right input
+    joined = tokens.merge(left, (1, 2), [right])
+    right.ack()
+    tokens.pin(joined)
+    tokens.unpin(joined)
+    del joined
+    gc.collect()
+    assert offsets_right.acked == [2]
+    assert offsets_left.acked == [1]
