@@ -24,7 +24,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from rxstreams import App, Stream
-from rxstreams.messages import TopicPartition
+from rxstreams.errors import BrokerUnavailableError
+from rxstreams.messages import TopicPartition, TopicSpec
 from rxstreams.types import ConsumerConfig
 from rxstreams_kafka import KafkaTransport
 from tests.adapters.rxstreams_kafka.helpers import RecordingListener, wait_assigned
@@ -318,3 +319,39 @@ async def test_a_worker_rejoins_after_a_network_outage_longer_than_its_session(
     assert len(assigned) >= 2
     assert assigned[-1]["partitions"] == [f"{topic}[0]", f"{topic}[1]"]
     await assert_all_committed(url, app_id, topic, len(before | after))
+
+
+async def test_getmany_says_the_broker_is_unavailable_after_a_session_without_it(
+    link: CuttableLink, names: Callable[[str], str]
+) -> None:
+    """aiokafka's getmany keeps returning nothing while the broker is unreachable; ours
+    raises a retriable BrokerUnavailableError once a whole session went by without a
+    group coordinator, returns again once the broker answers, and stops cleanly."""
+    transport = KafkaTransport(f"kafka://127.0.0.1:{link.port}")
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 1)])
+    consumer = transport.create_consumer(
+        [topic],
+        RecordingListener("c", []),
+        ConsumerConfig(names("g"), "c", session_timeout=SESSION, fetch_max_wait=0.05),
+    )
+    try:
+        await consumer.start()
+        await wait_assigned(consumer, partitions=1)
+        await link.cut()
+        loop = asyncio.get_running_loop()
+        cut = loop.time()
+
+        async def fetch_for(seconds: float) -> None:
+            while loop.time() - cut < seconds:
+                assert await consumer.getmany(timeout=0.2) == {}
+
+        with pytest.raises(BrokerUnavailableError, match="no group coordinator") as info:
+            await fetch_for(4 * SESSION)
+        assert info.value.retriable
+        assert loop.time() - cut >= SESSION
+        await link.open()
+        await wait_assigned(consumer, partitions=1, within=15)  # no error on the way
+    finally:
+        await link.cut()  # the broker goes away again: stop() still ends cleanly
+        await transport.close()
