@@ -69,6 +69,7 @@ def start_tansu(
     log_path: Path,
     *,
     port: int | None = None,
+    advertised_port: int | None = None,
     storage: str = "memory://tansu/",
     env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -80,6 +81,8 @@ def start_tansu(
     attempt is retried on a new port. ``storage`` is Tansu's storage engine URL (this
     binary has ``memory://`` and ``s3://``); ``env`` is added to the environment (the S3
     endpoint and credentials). The log is appended to, so a restart keeps the first run's.
+    ``advertised_port`` (default: the port it listens on) is where clients are told to
+    connect, e.g. a proxy in front of it.
     """
     output = ""
     environment = {**os.environ, **(env or {})}
@@ -94,7 +97,7 @@ def start_tansu(
                     "--listener-url",
                     address,
                     "--advertised-listener-url",
-                    address,
+                    address if advertised_port is None else f"tcp://127.0.0.1:{advertised_port}",
                     "--storage-engine",
                     storage,
                 ],

@@ -113,7 +113,8 @@ async def test_a_delivery_failure_fails_the_future_and_the_next_flush(
     producer: KafkaProducer,
 ) -> None:
     """A record aiokafka could not deliver fails its future with our error, and the next
-    flush() raises too (the app flushes before committing: no commit past lost output).
+    flush() raises too, never retriable (the app flushes before committing: no commit past
+    lost output, also not after waiting out an outage).
 
     Tansu accepts every record, so the failure aiokafka reports when a batch expires is
     handed to the producer's delivery callback directly."""
@@ -122,11 +123,14 @@ async def test_a_delivery_failure_fails_the_future_and_the_next_flush(
     future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
     producer._delivered(future, failed, "t")
 
-    with pytest.raises(BrokerUnavailableError, match="delivering a record to 't'"):
+    with pytest.raises(BrokerUnavailableError, match="delivering a record to 't'") as sent:
         await future
+    assert sent.value.retriable  # sending it again may work
     with pytest.raises(TransportError, match="not delivered") as info:
         await producer.flush()
     assert isinstance(info.value.__cause__, BrokerUnavailableError)
+    # but not flushing again: that would succeed, and the app would commit past the record
+    assert not info.value.retriable
     await producer.flush()  # reported once
 
 
