@@ -32,6 +32,7 @@ from .errors import (
     TaskError,
     TransportError,
     UnknownTopicError,
+    UnsupportedFeatureError,
 )
 
 # events and streams
@@ -107,4 +108,5 @@ __all__ = (
     "TaskError",
     "TransportError",
     "UnknownTopicError",
+    "UnsupportedFeatureError",
 )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from ._display import html_table
 from .errors import AgentError, AppStateError, ConfigurationError
 from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current_item
+from .faust_names import refuse
 from .logging import _agent_name, get_logger
 from .runtime.dead_letter import dead_letter_event, dead_letter_record
 from .runtime.tokens import holds, pin, unpin
@@ -69,6 +70,11 @@ class Agent(Generic[T]):
         supervisor_strategy: what happens to the instances after a failure.
         help: text for the CLI (default: the function's docstring).
     """
+
+    if not TYPE_CHECKING:  # a Faust name rxstreams lacks gets a hint; type checkers see none
+
+        def __getattr__(self, name: str) -> Any:
+            refuse(self, name)
 
     def __init__(
         self,

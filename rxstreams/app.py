@@ -21,6 +21,7 @@ from .agents import Agent, AgentFun, OnError
 from .channels import Channel
 from .codecs import get_codec
 from .errors import ConfigurationError
+from .faust_names import refuse
 from .runtime.leader import LeaderElection
 from .runtime.runs import BoundedRun, RunResult
 from .runtime.worker import State, Worker
@@ -61,6 +62,11 @@ class App:
         transport: a transport object to use instead of looking ``broker`` up.
         **settings: any field of :class:`~rxstreams.settings.Settings`.
     """
+
+    if not TYPE_CHECKING:  # a Faust name rxstreams lacks gets a hint; type checkers see none
+
+        def __getattr__(self, name: str) -> Any:
+            refuse(self, name)
 
     def __init__(
         self,

@@ -17,7 +17,8 @@ The tree::
     │   └── RecordError             a Record failed to decode or validate (names the field)
     ├── AgentError                  an agent failed and its error policy said stop
     ├── TaskError                   a task, timer or crontab raised: the app stops
-    └── AskTimeoutError             ``Agent.ask()`` got no reply in time
+    ├── AskTimeoutError             ``Agent.ask()`` got no reply in time
+    └── UnsupportedFeatureError     a Faust name rxstreams lacks; the message says what to write
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = (
     "TaskError",
     "TransportError",
     "UnknownTopicError",
+    "UnsupportedFeatureError",
 )
 
 
@@ -111,3 +113,7 @@ class TaskError(RxStreamsError):
 
 class AskTimeoutError(RxStreamsError, TimeoutError):
     """Raised by ``Agent.ask()`` when no reply arrived within its timeout."""
+
+
+class UnsupportedFeatureError(RxStreamsError, AttributeError):
+    """Raised when code uses a Faust name rxstreams lacks; the message says what to write."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigurationError
+from .faust_names import SETTINGS as FAUST_SETTINGS
 from .types import ConsumerConfig, ProducerConfig
 
 __all__ = ("Settings",)
@@ -142,8 +143,13 @@ class Settings:
         known = {f.name for f in dataclasses.fields(cls)} - {"id", "extra"}
         unknown = sorted(set(kwargs) - known)
         if unknown:
+            hints = "".join(
+                f"; {name} (Faust): {FAUST_SETTINGS[name]}"
+                for name in unknown
+                if name in FAUST_SETTINGS
+            )
             raise ConfigurationError(
-                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"unknown setting(s) {', '.join(unknown)}{hints}; known: {', '.join(sorted(known))}"
             )
         return cls(id=id, **kwargs)
 

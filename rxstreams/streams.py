@@ -23,6 +23,7 @@ from ._display import esc
 from ._lineage import lineage
 from .errors import AppStateError, ArgumentTypeError
 from .events import Event
+from .faust_names import refuse
 from .operators._fused import Step, check_function, fused
 from .operators._map import map as map_operator
 from .runtime.bridge import Bridge
@@ -50,6 +51,11 @@ class Stream(Generic[T]):
     Raises:
         ArgumentTypeError: ``channel`` is missing, or not a Topic or a Channel.
     """
+
+    if not TYPE_CHECKING:  # a Faust name rxstreams lacks gets a hint; type checkers see none
+
+        def __getattr__(self, name: str) -> Any:
+            refuse(self, name)
 
     def __init__(
         self,

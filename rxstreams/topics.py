@@ -10,6 +10,7 @@ from ._display import esc, html_table, short
 from .codecs import codec_for
 from .errors import ConfigurationError
 from .events import encode_headers
+from .faust_names import refuse
 from .messages import RecordMetadata, TopicSpec
 from .streams import Stream
 from .types import CodecT
@@ -27,6 +28,11 @@ V = TypeVar("V")
 
 class Topic(Generic[K, V]):
     """A Kafka-style topic of the app's broker. Create it with :meth:`App.topic`."""
+
+    if not TYPE_CHECKING:  # a Faust name rxstreams lacks gets a hint; type checkers see none
+
+        def __getattr__(self, name: str) -> Any:
+            refuse(self, name)
 
     def __init__(
         self,
