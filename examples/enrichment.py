@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 from decimal import Decimal
 
 from rxstreams import App, Record, Stream, current_event
@@ -45,8 +44,20 @@ orders_topic = app.topic("orders", key_type=str, value_type=Order)
 enriched_topic = app.topic("orders-enriched", key_type=str, value_type=EnrichedOrder)
 unmatched_topic = app.topic("orders-unmatched", key_type=str, value_type=Order)
 
+CUSTOMERS = [
+    Customer(id="c1", name="Ada", country="UK"),
+    Customer(id="c2", name="Grace", country="US"),
+]
+ORDERS = [
+    Order(id=0, customer_id="c1", amount=Decimal("9.99")),
+    Order(id=1, customer_id="c2", amount=Decimal("120.00")),
+    Order(id=2, customer_id="c9", amount=Decimal("5")),
+]
+
 customers: dict[str, Customer] = {}
 reported: list[int] = []
+customers_known = asyncio.Event()  # what a GlobalTable's recovery would give
+all_reported = asyncio.Event()
 
 
 @app.agent(customers_topic)
@@ -54,6 +65,8 @@ async def track_customers(stream: Stream[Customer]) -> None:
     """Keep the latest record of every customer."""
     async for customer in stream:
         customers[customer.id] = customer
+        if len(customers) == len(CUSTOMERS):
+            customers_known.set()
 
 
 @app.agent(orders_topic)
@@ -76,7 +89,9 @@ async def enrich(stream: Stream[Order]) -> None:
 @app.agent(enriched_topic)
 async def report(stream: Stream[EnrichedOrder]) -> None:
     async for order in stream:
-        print(f"order {order.order_id}: {order.amount} from {order.customer_name} ({order.country})")
+        print(
+            f"order {order.order_id}: {order.amount} from {order.customer_name} ({order.country})"
+        )
         reported.append(order.order_id)
 
 
@@ -84,28 +99,23 @@ async def report(stream: Stream[EnrichedOrder]) -> None:
 async def report_unmatched(stream: Stream[Order]) -> None:
     async for order in stream:
         print(f"order {order.id}: customer {order.customer_id} unknown")
-        reported.append(order.id)
+        done(order.id)
 
 
-async def until(done: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait until ``done()`` (the agents run meanwhile)."""
-    async with asyncio.timeout(timeout):
-        while not done():
-            await asyncio.sleep(0.01)
+def done(order_id: int) -> None:
+    reported.append(order_id)
+    if len(reported) == len(ORDERS):
+        all_reported.set()
 
 
 async def main() -> None:
     async with app:  # the agents run until the block ends
-        for customer in (
-            Customer(id="c1", name="Ada", country="UK"),
-            Customer(id="c2", name="Grace", country="US"),
-        ):
+        for customer in CUSTOMERS:
             await customers_topic.send(key=customer.id, value=customer)
-        await until(lambda: len(customers) == 2)  # a GlobalTable would be recovered first
-        for i, (customer_id, amount) in enumerate([("c1", "9.99"), ("c2", "120.00"), ("c9", "5")]):
-            order = Order(id=i, customer_id=customer_id, amount=Decimal(amount))
-            await orders_topic.send(key=customer_id, value=order)
-        await until(lambda: len(reported) == 3)
+        await asyncio.wait_for(customers_known.wait(), 30)
+        for order in ORDERS:
+            await orders_topic.send(key=order.customer_id, value=order)
+        await asyncio.wait_for(all_reported.wait(), 30)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,9 @@ MISSING: dict[str, dict[str, str]] = {
         "on_worker_init": "use @app.on_started, called once the worker has started",
         "on_rebalance_complete": "use app.on_partitions_assigned.connect",
         "on_produce_message": "headers are given per send: topic.send(..., headers={...})",
+        "is_leader": "read app.leader.is_leader (a property, updated by the election)",
+        "send": "write `await app.topic(name).send(key=..., value=...)` (or agent.send)",
+        "stream": "write channel.stream() or topic.stream()",
     },
     "Stream": {
         "take_with_timestamp": (

@@ -1,0 +1,561 @@
+"""docs/faust.md lists every Faust feature with its status here; each line is run.
+
+A line marked *same* or *different* runs its probe: the feature used as written, with
+what it does checked. A line marked *not here* or *not yet* must fail at once, with an
+``UnsupportedFeatureError`` or a ``ConfigurationError`` saying what the *Here* column says.
+Every line has a probe and every probe a line, so the page cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rxstreams
+from rxstreams import App, ConfigurationError, Record, Stream, UnsupportedFeatureError
+from rxstreams.settings import Settings
+from tests.helpers import AppFactory
+
+pytestmark = pytest.mark.looptime  # join windows and idle detection in virtual time
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "faust.md"
+SECTION = "## Every Faust feature, and its status here"
+STATUSES = {"same", "different", "not here", "not yet"}
+_CODE = re.compile(r"`([^`]+)`")
+
+
+@dataclass(frozen=True)
+class Line:
+    faust: str
+    status: str
+    here: str
+
+    @property
+    def hint(self) -> str:
+        """What the error must say: the first piece of code of *Here*, or its text."""
+        code = _CODE.search(self.here)
+        return code.group(1) if code else self.here
+
+
+def lines() -> list[Line]:
+    text = PAGE.read_text()
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    found = []
+    for row in text[start : end if end >= 0 else None].splitlines():
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in ("Faust", "---"):
+            continue
+        found.append(Line(*cells))
+    return found
+
+
+Probe = Callable[[AppFactory], Awaitable[Any]]
+PROBES: dict[str, Probe] = {}
+
+
+def probe(faust: str) -> Callable[[Probe], Probe]:
+    def register(fun: Probe) -> Probe:
+        assert faust not in PROBES, faust
+        PROBES[faust] = fun
+        return fun
+
+    return register
+
+
+async def run_agent(app: App, values: list[Any], body: Callable[[Stream[Any]], Any]) -> Any:
+    """Send ``values`` to a fresh topic, run ``body`` as its agent until idle; its yields."""
+    topic = app.topic("probe-in")
+    for value in values:
+        await topic.send(value=value)
+    app.agent(topic, name="probe")(body)
+    result = await app.run(until_idle=True, timeout=30)
+    return result.all
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+
+@probe('`faust.App("id", broker="kafka://...")`')
+async def _app(make_app: AppFactory) -> None:
+    app = App("probe")
+    assert app.conf.broker == "memory://"
+    assert App("probe", broker="kafka://127.0.0.1:9092").conf.broker.startswith("kafka://")
+
+
+@probe("`app.topic(name, key_type=, value_type=, partitions=)`")
+async def _topic(make_app: AppFactory) -> None:
+    class Point(Record):
+        x: int
+
+    app = make_app()
+    topic = app.topic("points", key_type=str, value_type=Point, partitions=3)
+    assert topic.spec().partitions == 3
+    assert app.topic("points") is topic
+
+
+@probe("`app.channel()`")
+async def _channel(make_app: AppFactory) -> None:
+    app = make_app()
+    channel = app.channel()
+    thing = object()
+    await channel.send(value=thing)
+
+    async def body(stream: Stream[Any]) -> Any:
+        async for value in stream:
+            yield value is thing
+
+    app.agent(channel)(body)
+    assert (await app.run(until_idle=True, timeout=30)).all == [True]
+
+
+@probe("`@app.agent(channel)`")
+async def _agent(make_app: AppFactory) -> None:
+    async def body(stream: Stream[Any]) -> Any:
+        async for value in stream:
+            yield value * 2
+
+    assert await run_agent(make_app(), [1, 2], body) == [2, 4]
+
+
+@probe("`@app.agent()`")
+async def _agent_default_topic(make_app: AppFactory) -> None:
+    app = make_app()
+
+    @app.agent()
+    async def doubler(stream: Stream[Any]) -> Any:
+        async for value in stream:
+            yield value * 2
+
+    assert doubler.channel.name == doubler.name
+    await doubler.send(value=21)
+    assert (await app.run(until_idle=True, timeout=30)).all == [42]
+
+
+@probe("`@app.task`, `@app.timer(interval)`, `@app.crontab(cron)`")
+async def _timers(make_app: AppFactory) -> None:
+    app = make_app()
+    ran: list[str] = []
+
+    @app.task
+    async def once() -> None:
+        ran.append("task")
+
+    app.timer(3600)(once)
+    app.crontab("0 0 * * *")(once)
+    await app.run(until_idle=True, timeout=30)
+    assert ran == ["task"]  # the timer and the crontab are not due yet
+
+
+@probe("`app.conf`")
+async def _conf(make_app: AppFactory) -> None:
+    app = make_app(commit_interval=2.5)
+    assert isinstance(app.conf, Settings)
+    assert app.conf.commit_interval == 2.5
+
+
+@probe("`app.is_leader()`")
+async def _is_leader(make_app: AppFactory) -> None:
+    app = make_app()
+    with pytest.raises(UnsupportedFeatureError, match=r"app\.leader\.is_leader"):
+        app.is_leader()  # type: ignore[attr-defined]
+    assert app.leader.is_leader is False  # no election ran
+
+
+def _refused(name: str) -> Probe:
+    async def access(make_app: AppFactory) -> None:
+        getattr(make_app(), name)
+
+    return access
+
+
+for faust, name in [
+    ("`app.Table(...)`, `app.GlobalTable(...)`, `app.SetTable(...)`", "Table"),
+    ("`@app.page(path)`, `app.web`", "page"),
+    ("`app.monitor`, `app.sensors`", "monitor"),
+    ("`app.service(...)`", "service"),
+    ("`app.Worker(...)`", "Worker"),
+    ("`app.discover()`", "discover"),
+    ("`app.producer`, `app.consumer`", "producer"),
+    ("`app.send(channel, key=, value=)`", "send"),
+    ("`app.stream(channel)`", "stream"),
+    ("`@app.on_configured.connect`", "on_configured"),
+]:
+    probe(faust)(_refused(name))
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+def _setting(**settings: Any) -> Probe:
+    async def create(make_app: AppFactory) -> None:
+        App("probe", **settings)
+
+    return create
+
+
+for faust, settings in [
+    ("`App(..., broker_commit_interval=)`", {"broker_commit_interval": 1.0}),
+    ("`App(..., broker_commit_every=)`", {"broker_commit_every": 10}),
+    ("`App(..., consumer_auto_offset_reset=)`", {"consumer_auto_offset_reset": "latest"}),
+    ('`App(..., processing_guarantee="exactly_once")`', {"processing_guarantee": "exactly_once"}),
+    ('`App(..., store="rocksdb://")`', {"store": "rocksdb://"}),
+    ("`App(..., web_port=)`", {"web_port": 6066}),
+    ("`App(..., timezone=)`", {"timezone": "Europe/Paris"}),
+    ("`App(..., ssl_context=)`, `broker_credentials=`", {"ssl_context": None}),
+]:
+    probe(faust)(_setting(**settings))
+
+
+@probe("`App(..., topic_partitions=, stream_buffer_maxsize=, producer_acks=)`")
+async def _same_settings(make_app: AppFactory) -> None:
+    app = App("probe", topic_partitions=3, stream_buffer_maxsize=100, producer_acks=1)
+    assert (app.conf.topic_partitions, app.conf.stream_buffer_maxsize) == (3, 100)
+    assert app.conf.producer_acks == 1
+
+
+@probe("an unknown setting")
+async def _unknown_setting(make_app: AppFactory) -> None:
+    with pytest.raises(ConfigurationError, match=r"known: .*commit_interval"):
+        App("probe", no_such_setting=1)
+
+
+# -- agents -------------------------------------------------------------------------------------
+
+
+def _echo_agent(app: App) -> Any:
+    @app.agent(app.topic("requests"))
+    async def echo(stream: Stream[Any]) -> Any:
+        async for value in stream:
+            yield value
+
+    return echo
+
+
+@probe("`agent.send(value=, key=, partition=)`")
+async def _agent_send(make_app: AppFactory) -> None:
+    app = make_app()
+    echo = _echo_agent(app)
+    await echo.send(value=1, key="k", partition=0)
+    assert (await app.run(until_idle=True, timeout=30)).all == [1]
+
+
+@probe("`await agent.ask(value)`")
+async def _agent_ask(make_app: AppFactory) -> None:
+    app = make_app()
+    echo = _echo_agent(app)
+    async with app:
+        assert await echo.ask(value={"n": 1}) == {"n": 1}
+
+
+@probe("`agent.cast(value)`")
+async def _agent_cast(make_app: AppFactory) -> None:
+    app = make_app()
+    echo = _echo_agent(app)
+
+    @app.task
+    async def go() -> None:
+        echo.cast(value=5)  # from sync code as well: it returns the scheduled send
+
+    assert (await app.run(until_idle=True, timeout=30)).all == [5]
+
+
+@probe("`agent.ask_nowait(value)`")
+async def _ask_nowait(make_app: AppFactory) -> None:
+    getattr(_echo_agent(make_app()), "ask_nowait")  # noqa: B009 (the access is the probe)
+
+
+@probe("`agent.add_sink(sink)`")
+async def _add_sink(make_app: AppFactory) -> None:
+    getattr(_echo_agent(make_app()), "add_sink")  # noqa: B009 (the access is the probe)
+
+
+@probe("an agent that raises")
+async def _agent_raises(make_app: AppFactory) -> None:
+    async def body(stream: Stream[Any]) -> None:
+        async for _ in stream:
+            raise KeyError("boom")
+
+    with pytest.raises(rxstreams.AgentError):
+        await run_agent(make_app(), [1], body)
+
+
+@probe("`@app.agent(concurrency=N)`")
+async def _concurrency(make_app: AppFactory) -> None:
+    app = make_app()
+    topic = app.topic("work")
+    for n in range(6):
+        await topic.send(value=n)
+
+    @app.agent(topic, concurrency=3)
+    async def work(stream: Stream[int]) -> Any:
+        async for value in stream:
+            yield value
+
+    assert sorted((await app.run(until_idle=True, timeout=30)).all) == list(range(6))
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+async def _yield_all(stream: Stream[Any]) -> Any:
+    async for value in stream:
+        yield value
+
+
+@probe("`async for value in stream`")
+async def _iterate(make_app: AppFactory) -> None:
+    assert await run_agent(make_app(), [1, 2, 3], _yield_all) == [1, 2, 3]
+
+
+@probe("`stream.events()`, `stream.items()`")
+async def _events_items(make_app: AppFactory) -> None:
+    async def body(stream: Stream[Any]) -> Any:
+        async for event in stream.events():
+            yield (event.key, event.value)
+
+    assert await run_agent(make_app(), [7], body) == [(None, 7)]
+    app = make_app("items")
+    topic = app.topic("kv")
+    await topic.send(key="a", value=1)
+
+    @app.agent(topic)
+    async def items(stream: Stream[Any]) -> Any:
+        async for key, value in stream.items():
+            yield (key, value)
+
+    assert (await app.run(until_idle=True, timeout=30)).all == [("a", 1)]
+
+
+@probe("`stream.filter(fun)`")
+async def _filter(make_app: AppFactory) -> None:
+    async def body(stream: Stream[int]) -> Any:
+        async for value in stream.filter(lambda n: n % 2 == 0):
+            yield value
+
+    assert await run_agent(make_app(), [1, 2, 3, 4], body) == [2, 4]
+
+
+@probe("`stream.take(max_, within=)`")
+async def _take(make_app: AppFactory) -> None:
+    async def body(stream: Stream[int]) -> Any:
+        async for value in stream.take(2):
+            yield value
+
+    assert await run_agent(make_app(), [1, 2, 3], body) == [1, 2]
+
+
+@probe("`stream.group_by(key, name=)`")
+async def _group_by(make_app: AppFactory) -> None:
+    seen: dict[str, list[int]] = {}
+
+    async def body(stream: Stream[dict[str, Any]]) -> None:
+        async def per_user(user: str, values: Stream[dict[str, Any]]) -> None:
+            async for value in values:
+                seen.setdefault(user, []).append(value["n"])
+
+        await stream.group_by(lambda v: v["user"], name="by-user").each(per_user)
+
+    values = [{"user": u, "n": n} for n, u in enumerate("abab")]
+    await run_agent(make_app(), values, body)
+    assert seen == {"a": [0, 2], "b": [1, 3]}
+
+
+@probe("`stream.through(topic)`")
+async def _through(make_app: AppFactory) -> None:
+    app = make_app()
+    other = app.topic("other")
+
+    async def body(stream: Stream[int]) -> Any:
+        async for value in stream.through(other):
+            yield value
+
+    assert await run_agent(app, [1, 2], body) == [1, 2]
+
+
+@probe("`stream.echo(*channels)`")
+async def _echo(make_app: AppFactory) -> None:
+    app = make_app()
+    copy = app.topic("copy")
+
+    async def body(stream: Stream[int]) -> Any:
+        async for value in stream.echo(copy):
+            yield f"in {value}"
+
+    app.agent(copy, name="copies")(_yield_all)
+    assert sorted(map(str, await run_agent(app, [1], body))) == ["1", "in 1"]
+
+
+@probe("`stream.join(other)`")
+async def _join(make_app: AppFactory) -> None:
+    app = make_app()
+    left, right = app.topic("left"), app.topic("right")
+    await left.send(key="k", value="l")
+    await right.send(key="k", value="r")
+
+    @app.agent(left)
+    async def joined(stream: Stream[str]) -> Any:
+        async for pair in stream.join(right.stream(), within=10):
+            yield pair
+
+    assert (await app.run(until_idle=True, timeout=30)).all == [("l", "r")]
+
+
+@probe("`stream.combine(*others)`")
+async def _combine(make_app: AppFactory) -> None:
+    app = make_app()
+    a, b = app.topic("a"), app.topic("b")
+    await a.send(value=1)
+    await b.send(value=2)
+
+    @app.agent(a)
+    async def both(stream: Stream[int]) -> Any:
+        async for value in stream.combine(b.stream()):
+            yield value
+
+    assert sorted((await app.run(until_idle=True, timeout=30)).all) == [1, 2]
+
+
+def _stream_refused(name: str) -> Probe:
+    async def access(make_app: AppFactory) -> None:
+        getattr(make_app().topic("t").stream(), name)
+
+    return access
+
+
+for faust, name in [
+    ("`stream.take_with_timestamp(...)`", "take_with_timestamp"),
+    ("`stream.noack_take(...)`", "noack_take"),
+    ("`stream.left_join(other)`, `stream.outer_join(other)`", "left_join"),
+    ("`stream.derive_topic(name)`", "derive_topic"),
+    ("`stream.add_processor(fun)`", "add_processor"),
+]:
+    probe(faust)(_stream_refused(name))
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@probe("`faust.current_event()`")
+async def _current_event(make_app: AppFactory) -> None:
+    with pytest.raises(rxstreams.NoCurrentEventError):
+        rxstreams.current_event()
+
+    async def body(stream: Stream[int]) -> Any:
+        async for value in stream:
+            yield (value, rxstreams.current_event().value)
+
+    assert await run_agent(make_app(), [3], body) == [(3, 3)]
+
+
+@probe("`event.ack()`")
+async def _ack(make_app: AppFactory) -> None:
+    async def body(stream: Stream[int]) -> Any:
+        async for event in stream.events():
+            yield (event.ack(), event.ack())
+
+    assert await run_agent(make_app(), [1], body) == [(True, False)]
+
+
+@probe("`event.send(channel, ...)`, `event.forward(channel)`")
+async def _event_send(make_app: AppFactory) -> None:
+    app = make_app()
+    out = app.topic("out")
+
+    async def body(stream: Stream[int]) -> None:
+        async for event in stream.events():
+            await event.forward(out)
+            await event.send(out, value=event.value * 10)
+
+    app.agent(out, name="out")(_yield_all)
+    assert await run_agent(app, [4], body) == [4, 40]
+
+
+@probe("`event.headers`")
+async def _headers(make_app: AppFactory) -> None:
+    app = make_app()
+    topic = app.topic("h")
+    await topic.send(value=1, headers={"text": "é", "blob": b"\xff"})
+
+    @app.agent(topic)
+    async def read(stream: Stream[int]) -> Any:
+        async for event in stream.events():
+            yield event.headers
+
+    assert (await app.run(until_idle=True, timeout=30)).all == [{"text": "é", "blob": b"\xff"}]
+
+
+# -- topics and channels ------------------------------------------------------------------------
+
+
+@probe("`await topic.send(key=, value=, partition=, headers=)`")
+async def _topic_send(make_app: AppFactory) -> None:
+    app = make_app()
+    topic = app.topic("t")
+    sent = await topic.send(key="k", value=1, partition=0, headers={"h": "v"})
+    metadata = await sent  # as in Faust: awaiting send() hands it over; this is delivery
+    assert (metadata.topic, metadata.partition) == ("t", 0)
+
+
+def _topic_refused(name: str) -> Probe:
+    async def access(make_app: AppFactory) -> None:
+        getattr(make_app().topic("t"), name)
+
+    return access
+
+
+for faust, name in [
+    ("`topic.send_soon(...)`", "send_soon"),
+    ("`topic.maybe_declare()`, `topic.declare()`", "maybe_declare"),
+    ("`topic.derive(...)`", "derive"),
+    ("`topic.pattern`", "pattern"),
+]:
+    probe(faust)(_topic_refused(name))
+
+# -- records and serializers --------------------------------------------------------------------
+
+
+@probe("`class Point(faust.Record): x: int`")
+async def _record(make_app: AppFactory) -> None:
+    class Point(Record):
+        x: int
+
+    assert Point.loads(b'{"x": 1}') == Point(x=1)
+    with pytest.raises(rxstreams.RecordError, match="x"):
+        Point.loads(b'{"x": "one"}')
+
+
+@probe('`value_serializer="json"`, `"raw"`')
+async def _serializers(make_app: AppFactory) -> None:
+    app = make_app()
+    assert app.topic("j", value_serializer="json").value_codec.loads(b"[1]") == [1]
+    assert app.topic("r", value_serializer="raw").value_codec.loads(b"\x00") == b"\x00"
+
+
+@probe('`value_serializer="pickle"`')
+async def _pickle(make_app: AppFactory) -> None:
+    make_app().topic("p", value_serializer="pickle")
+
+
+# -- the tests ----------------------------------------------------------------------------------
+
+
+def test_every_line_has_a_probe_and_every_probe_a_line() -> None:
+    faust = [line.faust for line in lines()]
+    assert len(faust) == len(set(faust))
+    assert set(faust) == set(PROBES)
+    assert {line.status for line in lines()} <= STATUSES
+
+
+@pytest.mark.parametrize("line", lines(), ids=lambda line: line.faust)
+async def test_line(line: Line, make_app: AppFactory) -> None:
+    run = PROBES[line.faust]
+    if line.status in ("same", "different"):
+        await run(make_app)
+        return
+    with pytest.raises((UnsupportedFeatureError, ConfigurationError)) as raised:
+        await run(make_app)
+    assert line.hint in str(raised.value)
