@@ -344,12 +344,19 @@ class Agent(Generic[T]):
         await replies.ensure_started()
         cid = correlation_id or uuid.uuid4().hex
         fut = replies.expect(cid)
-        await self._channel.send(
-            key=key,
-            value=value,
-            partition=partition,
-            headers={REPLY_TO_HEADER: reply_to or replies.topic_name, CORRELATION_ID_HEADER: cid},
-        )
+        try:
+            await self._channel.send(
+                key=key,
+                value=value,
+                partition=partition,
+                headers={
+                    REPLY_TO_HEADER: reply_to or replies.topic_name,
+                    CORRELATION_ID_HEADER: cid,
+                },
+            )
+        except BaseException:
+            replies.forget(cid)  # nothing was sent: nobody waits for a reply
+            raise
         return await replies.wait(cid, fut, timeout)
 
     def cast(self, value: Any = None, *, key: Any = None, partition: int | None = None) -> Any:

@@ -7,7 +7,8 @@ Tests go through these instead of reaching into an app:
   so the other members take its partitions over from the last committed offsets;
 - :func:`wait_assigned` waits until the app's worker owns partitions and they are ready;
 - :func:`in_flight`, :func:`paused`, :func:`assigned` and :func:`rebalances` read the
-  worker's flow control and group membership.
+  worker's flow control and group membership; :func:`pending_asks` counts the
+  ``ask()`` calls waiting for a reply.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from .messages import TopicPartition
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ("assigned", "crash", "in_flight", "paused", "rebalances", "wait_assigned")
+__all__ = (
+    "assigned",
+    "crash",
+    "in_flight",
+    "paused",
+    "pending_asks",
+    "rebalances",
+    "wait_assigned",
+)
 
 
 async def crash(app: App) -> None:
@@ -57,3 +66,8 @@ def paused(app: App, topic: str) -> bool:
 def rebalances(app: App) -> int:
     """How many times ``app``'s worker received an assignment."""
     return app.worker.assignment.rebalances
+
+
+def pending_asks(app: App) -> int:
+    """How many ``ask()`` calls of ``app`` wait for their reply."""
+    return app.worker.replies.pending

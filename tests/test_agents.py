@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from rxstreams import AgentError, AskTimeoutError, Event, Stream, TopicPartition, current_event
+from rxstreams import (
+    AgentError,
+    AskTimeoutError,
+    CodecError,
+    Event,
+    Stream,
+    TopicPartition,
+    current_event,
+)
+from rxstreams.testing import pending_asks
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed, fill
 
@@ -294,6 +304,22 @@ async def test_ask_times_out_with_a_clear_error(make_app: AppFactory) -> None:
     async with app:
         with pytest.raises(AskTimeoutError, match="no reply"):
             await silent.ask(1, timeout=2.0)
+
+
+async def test_ask_whose_request_cannot_be_sent_waits_for_nothing(make_app: AppFactory) -> None:
+    """A request that fails to encode raises from ask() at once, and no reply is waited for
+    (the app then stops without an unretrieved future's error)."""
+    app = make_app("unsendable")
+
+    @app.agent(app.topic("echo"))
+    async def echo(stream: Stream[Any]) -> AsyncIterator[Any]:
+        async for value in stream:
+            yield value
+
+    async with app:
+        with pytest.raises(CodecError):
+            await echo.ask({"not json": object()})
+        assert pending_asks(app) == 0
 
 
 async def test_cast_from_sync_code(make_app: AppFactory) -> None:

@@ -85,6 +85,17 @@ class Replies:
         self._waiting[correlation_id] = fut
         return fut
 
+    @property
+    def pending(self) -> int:
+        """How many asks wait for their reply."""
+        return len(self._waiting)
+
+    def forget(self, correlation_id: str) -> None:
+        """The request was never sent: no reply is waited for."""
+        fut = self._waiting.pop(correlation_id, None)
+        if fut is not None:
+            fut.cancel()
+
     async def wait(self, correlation_id: str, fut: asyncio.Future[Any], timeout: float) -> Any:
         """The reply, or AskTimeoutError after ``timeout`` seconds."""
         try:
