@@ -547,7 +547,7 @@ def test_every_line_has_a_probe_and_every_probe_a_line() -> None:
     faust = [line.faust for line in lines()]
     assert len(faust) == len(set(faust))
     assert set(faust) == set(PROBES)
-    assert {line.status for line in lines()} <= STATUSES
+    assert {line.status for line in lines()}.issubset(STATUSES)  # not every status is used
 
 
 @pytest.mark.parametrize("line", lines(), ids=lambda line: line.faust)
