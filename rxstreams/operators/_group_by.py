@@ -17,8 +17,9 @@ from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.subject import Subject
 
 from .._context import StreamContext
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, UnsupportedFeatureError
 from ..events import Event, _current
+from ..faust_names import refuse
 from ..runtime.tokens import pin, split
 from ..streams import Stream
 from ._take import _positive, time_scheduler
@@ -148,6 +149,27 @@ class GroupedStream(Stream[tuple[K, Stream[V]]], Generic[K, V]):
 
     def __repr__(self) -> str:
         return "<Grouped" + super().__repr__()[1:]
+
+
+class _Pair(tuple[Any, Stream[Any]]):
+    """One group, ``(key, substream)``. Reading a value's field on it (Faust's
+    ``group_by`` yields values) fails saying what to write instead."""
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("__"):
+                refuse(self, name)
+            raise UnsupportedFeatureError(
+                f"group_by(...) yields (key, substream) pairs, not values (Faust's group_by "
+                f"yields values), so a pair has no {name!r}: write `async for key, values in "
+                "stream.group_by(...)` and iterate `values`, or "
+                "`await stream.group_by(...).each(fun)`",
+                name=name,
+                obj=self,
+            )
 
 
 class _Substream(Stream[V]):
@@ -348,7 +370,7 @@ def _grouped(
             group = newest
             assert group is not None
             weakref.finalize(g, group.abandon)
-            return (g.key, _Substream(g, base, group))
+            return _Pair((g.key, _Substream(g, base, group)))
 
         return source.pipe(
             ops.filter(keep),

@@ -20,6 +20,7 @@ from rxstreams import (
     GroupedStream,
     Stream,
     TopicPartition,
+    UnsupportedFeatureError,
 )
 from rxstreams.operators._group_by import group_by_
 from rxstreams.testing import paused
@@ -521,3 +522,28 @@ async def test_repartitioning_needs_a_stream_of_exactly_one_topic(make_app: AppF
         app.topic("t").stream().group_by(lambda v: v, name="g")
     with pytest.raises(ConfigurationError, match="partition count"):
         app.topic("t").stream().group_by(lambda v: v, topic=app.topic("x", partitions=5))
+
+
+@pytest.mark.looptime
+async def test_faust_s_habit_of_reading_fields_on_what_group_by_yields_fails_clearly(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """Faust's group_by yields values; here a pair. ``word.word`` on a pair raises
+    UnsupportedFeatureError (an AttributeError) saying what to write, at the first event,
+    and the agent's failure policy stops the app without committing that event."""
+    fill(broker, "events", _user_events({"u1": 1}))
+    app = make_app("faust-habit")
+
+    @app.agent(app.topic("events"))
+    async def per_user(stream: Stream[dict[str, Any]]) -> None:
+        async for pair in stream.group_by(lambda event: event["user_id"]):
+            assert pair[0] == "u1"  # still a tuple: indexing and unpacking work
+            pair.user_id  # type: ignore[attr-defined]  # noqa: B018 (Faust code does this)
+
+    with pytest.raises(AgentError) as raised:
+        await app.run(until_idle=True, timeout=30)
+    cause = raised.value.__cause__
+    assert isinstance(cause, UnsupportedFeatureError)
+    assert isinstance(cause, AttributeError)
+    assert "async for key, values in stream.group_by(...)" in str(cause)
+    assert committed(broker, "faust-habit", "events") in (None, 0)
