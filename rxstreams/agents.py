@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._display import html_table
-from .errors import AgentError, AppStateError, ConfigurationError
+from .codecs import codec_for
+from .errors import AgentError, AppStateError, ArgumentTypeError, ConfigurationError
 from .events import CORRELATION_ID_HEADER, REPLY_TO_HEADER, Event, _current_item
 from .faust_names import refuse
 from .logging import _agent_name, get_logger
@@ -37,6 +39,7 @@ from .streams import Stream
 
 if TYPE_CHECKING:
     from .app import App
+    from .testing import AgentTestContext
 
 __all__ = ("Agent", "ErrorAction", "SupervisorStrategy")
 
@@ -51,6 +54,39 @@ OnError = ErrorAction | Callable[..., Any]
 
 _ACTIONS = ("crash", "skip", "retry", "dead_letter")
 _STRATEGIES = ("one_for_one", "one_for_all", "crash")
+
+
+async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def _drop(asks: list[asyncio.Future[Any]]) -> None:
+    """Cancel the asks still waiting, and wait for them (their errors are retrieved: the
+    first one was raised already)."""
+    for a in asks:
+        a.cancel()
+    if asks:
+        await asyncio.wait(asks)
+        for a in asks:
+            if not a.cancelled():
+                a.exception()
+
+
+async def _with_key(key: Any, values: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    async for value in _aiter(values):
+        yield key, value
+
+
+def _topic_name(agent_name: str) -> str:
+    """The default topic of an agent: its name, without ``<locals>`` parts and with any
+    character a topic name cannot have replaced by ``_``."""
+    name = agent_name.replace(".<locals>", "")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:249]
 
 
 class Agent(Generic[T]):
@@ -98,10 +134,24 @@ class Agent(Generic[T]):
             raise ConfigurationError(f"supervisor_strategy must be one of {_STRATEGIES}")
         if kwargs:
             raise ConfigurationError(f"unknown agent option(s): {', '.join(sorted(kwargs))}")
+        if not (inspect.iscoroutinefunction(fun) or inspect.isasyncgenfunction(fun)):
+            raise ConfigurationError(
+                f"an agent is an `async def` function (a coroutine or an async generator), "
+                f"not {fun!r}: write `async def {getattr(fun, '__name__', 'agent')}(stream): "
+                "async for value in stream: ...`"
+            )
         self.fun = fun
         self.app = app
         self.name = name or f"{fun.__module__}.{fun.__qualname__}"
-        self._channel = channel if channel is not None else app.topic(self.name)
+        if channel is None:
+            channel = app.topic(_topic_name(self.name))
+        elif isinstance(channel, str):
+            channel = app.topic(channel)  # Faust accepts a topic name
+        elif not callable(getattr(channel, "stream", None)):
+            raise ArgumentTypeError(
+                f"@app.agent() reads a Topic, a Channel or a topic name, not {channel!r}"
+            )
+        self._channel = channel
         self._concurrency = concurrency
         self.sink = list(sink or ())
         self.on_error: OnError = on_error if on_error is not None else "crash"
@@ -193,8 +243,26 @@ class Agent(Generic[T]):
                 if not await self._recover(exc, item, index):
                     return
                 continue
+            self._returned(index)
+            return
+
+    def _returned(self, index: int) -> None:
+        """An instance's function returned: say so (and why) if the app still runs, since
+        the agent's channel is then read by nobody."""
+        if self.app.state != "running":
             log.debug("agent_finished", agent=self.name, instance=index)
             return
+        ended = self.stream.ctx.ended
+        if ended is not None and ended.startswith("take("):
+            reason = (
+                f"its stream ended after {ended}: take() limits a stream here; for batches "
+                "(Faust's take) write stream.buffer(size, timeout=seconds)"
+            )
+        elif ended is not None:
+            reason = f"its stream ended after {ended}"
+        else:
+            reason = "its function returned"
+        log.warning("agent_returned", agent=self.name, instance=index, reason=reason)
 
     async def _recover(self, exc: Exception, item: Any, index: int) -> bool:
         """Apply on_error and the supervisor strategy; True to restart this instance."""
@@ -331,15 +399,37 @@ class Agent(Generic[T]):
         reply_to: str | None = None,
         correlation_id: str | None = None,
         timeout: float = 30.0,
+        reply_type: Any = None,
     ) -> Any:
         """Send ``value`` and wait for the agent's reply (request/reply).
 
         The agent replies by yielding a result while processing the request, or by sending
-        ``event.send(event.reply_to, key=event.correlation_id, value=result)``.
+        ``event.send(event.reply_to, key=event.correlation_id, value=result)``. The reply
+        travels as JSON: a Record comes back as a dict unless ``reply_type`` says what to
+        decode it into.
+
+        Args:
+            value: the request (encoded, and validated, as the agent's channel does).
+            key / partition: as :meth:`send`.
+            reply_to: the topic the reply goes to (default: the app's reply topic, which
+                this app reads).
+            correlation_id: the id the reply carries (default: a new UUID).
+            timeout: seconds to wait for the reply.
+            reply_type: a Record class (or any ``value_type`` a topic takes) to decode the
+                reply into; None: the JSON value.
 
         Raises:
+            AppStateError: the app is not running (start it first: ``async with app:``).
             AskTimeoutError: no reply within ``timeout`` seconds.
+            CodecError: the request does not encode (nothing is sent), or the reply does
+                not decode as ``reply_type``.
         """
+        if self.app.state != "running":
+            raise AppStateError(
+                f"ask() needs the app running to read the reply, and app {self.app.id} is "
+                f"{self.app.state}: ask inside `async with app:` (or after `await app.start()`)"
+            )
+        codec = None if reply_type is None else codec_for(reply_type, "json")
         replies = self.app.worker.replies
         await replies.ensure_started()
         cid = correlation_id or uuid.uuid4().hex
@@ -357,7 +447,89 @@ class Agent(Generic[T]):
         except BaseException:
             replies.forget(cid)  # nothing was sent: nobody waits for a reply
             raise
-        return await replies.wait(cid, fut, timeout)
+        return await replies.wait(cid, fut, timeout, codec)
+
+    async def map(
+        self,
+        values: Iterable[Any] | AsyncIterable[Any],
+        key: Any = None,
+        *,
+        timeout: float = 30.0,
+        reply_type: Any = None,
+    ) -> AsyncIterator[Any]:
+        """Ask the agent about every value at once; yield the replies as they arrive
+        (Faust's ``Agent.map``). Every request carries ``key``. See :meth:`join` for the
+        replies in order."""
+        async for reply in self.kvmap(
+            _with_key(key, values), timeout=timeout, reply_type=reply_type
+        ):
+            yield reply
+
+    async def kvmap(
+        self,
+        items: Iterable[tuple[Any, Any]] | AsyncIterable[tuple[Any, Any]],
+        *,
+        timeout: float = 30.0,
+        reply_type: Any = None,
+    ) -> AsyncIterator[Any]:
+        """:meth:`map` over ``(key, value)`` pairs: yield the replies as they arrive."""
+        asks: list[asyncio.Future[Any]] = []
+        try:
+            async for k, v in _aiter(items):
+                asks.append(
+                    asyncio.ensure_future(
+                        self.ask(v, key=k, timeout=timeout, reply_type=reply_type)
+                    )
+                )
+            for done in asyncio.as_completed(asks):
+                yield await done
+        finally:  # an error, or the caller stopped iterating: the other asks are dropped
+            await _drop(asks)
+
+    async def join(
+        self,
+        values: Iterable[Any] | AsyncIterable[Any],
+        key: Any = None,
+        *,
+        timeout: float = 30.0,
+        reply_type: Any = None,
+    ) -> list[Any]:
+        """Ask the agent about every value at once; the replies, in the order of
+        ``values`` (Faust's ``Agent.join``). Every request carries ``key``."""
+        return await self.kvjoin(_with_key(key, values), timeout=timeout, reply_type=reply_type)
+
+    async def kvjoin(
+        self,
+        items: Iterable[tuple[Any, Any]] | AsyncIterable[tuple[Any, Any]],
+        *,
+        timeout: float = 30.0,
+        reply_type: Any = None,
+    ) -> list[Any]:
+        """:meth:`join` over ``(key, value)`` pairs: the replies in their order.
+
+        Raises:
+            The first error of an ask (the other asks are cancelled).
+        """
+        asks: list[asyncio.Future[Any]] = []
+        try:
+            async for k, v in _aiter(items):
+                asks.append(
+                    asyncio.ensure_future(
+                        self.ask(v, key=k, timeout=timeout, reply_type=reply_type)
+                    )
+                )
+            return list(await asyncio.gather(*asks))
+        finally:
+            await _drop(asks)
+
+    def test_context(self) -> AgentTestContext:
+        """This agent run alone on a private embedded broker, for unit tests (Faust's
+        ``test_context``): ``async with agent.test_context() as tested: event = await
+        tested.put(value)``, then ``tested.results[event.message.offset]``. See
+        :class:`rxstreams.testing.AgentTestContext`."""
+        from .testing import AgentTestContext
+
+        return AgentTestContext(self)
 
     def cast(self, value: Any = None, *, key: Any = None, partition: int | None = None) -> Any:
         """Send without waiting (fire-and-forget); callable from sync code on the app's loop

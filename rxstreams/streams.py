@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TextIO, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TextIO, TypeVar, cast, overload
 
 import reactivex
 from reactivex.abc import SchedulerBase
@@ -177,9 +177,46 @@ class Stream(Generic[T]):
         Returns:
             A new Stream that ends after ``max_`` items or ``within`` seconds.
         """
+        from reactivex import operators as ops
+
         from .operators._take import take
 
-        return self._with(self._observable.pipe(take(max_, within=within, scheduler=scheduler)))
+        why = f"take({max_})" if within is None else f"take({max_}, within={within})"
+        ctx = self.ctx
+        return self._with(
+            self._observable.pipe(
+                take(max_, within=within, scheduler=scheduler),
+                ops.do_action(on_completed=lambda: ctx.end(why)),
+            )
+        )
+
+    def take_events(
+        self, max_: int, within: float | None = None, *, scheduler: SchedulerBase | None = None
+    ) -> AsyncIterator[list[Event[Any, T]]]:
+        """Faust's ``take_events``: iterate lists of up to ``max_`` Events, each list
+        yielded once full or ``within`` seconds after its first event.
+
+        The same as ``buffer(max_, timeout=within).events()``. (Here :meth:`take` limits a
+        stream; :meth:`buffer` yields lists of values.)
+
+        Args:
+            max_: the most events per list (at least 1).
+            within: seconds the first event of a partial list waits at most (None: lists
+                are only yielded full, or when the stream ends).
+            scheduler: the scheduler of the timeout (default: the running loop's).
+
+        Returns:
+            An async iterator of lists of Events.
+
+        Acks:
+            Each event of a list is acked when the iterator moves past the list (unless
+            the stream is :meth:`noack`; then each is acked by ``event.ack()``).
+
+        Errors:
+            As :meth:`buffer`.
+        """
+        batches: Any = self.buffer(max_, timeout=within, scheduler=scheduler).events()
+        return cast(AsyncIterator[list[Event[Any, T]]], batches)
 
     def buffer(
         self, size: int, *, timeout: float | None = None, scheduler: SchedulerBase | None = None
@@ -638,15 +675,58 @@ class Stream(Generic[T]):
         self.app.worker.stream_failed(self.sources)
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return self._get_bridge().iterate(0)
+        return self._get_bridge().iterate(0, self.ctx.auto_ack)
 
     def events(self) -> AsyncIterator[Event[Any, T]]:
-        """Iterate over the Events themselves (``event.ack()`` is then up to you, or automatic)."""
-        return self._get_bridge().iterate(1)
+        """Iterate over the Events themselves (each acked when the iterator moves past it,
+        unless the stream is :meth:`noack`; ``event.ack()`` acks it earlier)."""
+        return self._get_bridge().iterate(1, self.ctx.auto_ack)
 
     def items(self) -> AsyncIterator[tuple[Any, T]]:
         """Iterate over ``(key, value)`` pairs."""
-        return self._get_bridge().iterate(2)
+        return self._get_bridge().iterate(2, self.ctx.auto_ack)
+
+    async def enumerate(self, start: int = 0) -> AsyncIterator[tuple[int, T]]:
+        """Iterate over ``(n, value)`` pairs, ``n`` counting from ``start`` (Faust's
+        ``enumerate``). Acks as iterating the stream itself."""
+        n = start
+        async for value in self:
+            yield n, value
+            n += 1
+
+    def noack(self) -> Stream[T]:
+        """This stream's events, without automatic acks (Faust's ``noack``).
+
+        ::
+
+            async for event in stream.noack().events():
+                batch.append(event)
+                if len(batch) == 100:
+                    await write(batch)
+                    for e in batch:
+                        e.ack()  # or stream.ack(e)
+                    batch.clear()
+
+        Returns:
+            A new Stream of the same events; streams derived from it are noack too, and
+            the error policy of the agent iterating this stream applies to it.
+
+        Acks:
+            Moving past an event does not ack it: only ``event.ack()`` (or
+            :meth:`ack`) does. An event never acked is never committed, nor is anything
+            after it on its partition, and it counts as in flight (``stream_buffer_maxsize``
+            pauses fetching once too many are held), even once nothing references it.
+        """
+        ctx = StreamContext(self.ctx, auto_ack=False)
+        return Stream(observable=self._observable, app=self.app, sources=self.sources, ctx=ctx)
+
+    def ack(self, event: Event[Any, Any]) -> bool:
+        """Ack ``event`` (Faust's ``stream.ack``): the same as ``event.ack()``.
+
+        Returns:
+            True if this call acked it (False: it was acked already, or moved on).
+        """
+        return event.ack()
 
     @property
     def bridge(self) -> Bridge:

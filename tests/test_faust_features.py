@@ -132,9 +132,26 @@ async def _agent_default_topic(make_app: AppFactory) -> None:
         async for value in stream:
             yield value * 2
 
-    assert doubler.channel.name == doubler.name
+    assert doubler.channel.name == doubler.name.replace(".<locals>", "")  # a valid topic name
     await doubler.send(value=21)
     assert (await app.run(until_idle=True, timeout=30)).all == [42]
+
+
+@probe('`@app.agent("topic-name")`')
+async def _agent_topic_name(make_app: AppFactory) -> None:
+    app = make_app()
+    await app.topic("named").send(value=1)
+    app.agent("named", name="named-agent")(_yield_all)
+    assert (await app.run(until_idle=True, timeout=30)).all == [1]
+
+
+@probe("`@app.agent(...)` on a plain `def`")
+async def _plain_def(make_app: AppFactory) -> None:
+    def plain(stream: Stream[Any]) -> None:
+        pass
+
+    with pytest.raises(ConfigurationError, match="async def"):
+        make_app().agent("t")(plain)
 
 
 @probe("`@app.task`, `@app.timer(interval)`, `@app.crontab(cron)`")
@@ -248,8 +265,36 @@ async def _agent_send(make_app: AppFactory) -> None:
 async def _agent_ask(make_app: AppFactory) -> None:
     app = make_app()
     echo = _echo_agent(app)
+    with pytest.raises(rxstreams.AppStateError):
+        await echo.ask(value=1)  # the app is not running: at once, not after the timeout
     async with app:
         assert await echo.ask(value={"n": 1}) == {"n": 1}
+
+
+@probe("`agent.map(values)`, `agent.kvmap(items)`")
+async def _agent_map(make_app: AppFactory) -> None:
+    app = make_app()
+    echo = _echo_agent(app)
+    async with app:
+        assert sorted([r async for r in echo.map([1, 2])]) == [1, 2]
+        assert [r async for r in echo.kvmap([("k", 3)])] == [3]
+
+
+@probe("`agent.join(values)`, `agent.kvjoin(items)`")
+async def _agent_join(make_app: AppFactory) -> None:
+    app = make_app()
+    echo = _echo_agent(app)
+    async with app:
+        assert await echo.join([1, 2, 3]) == [1, 2, 3]
+        assert await echo.kvjoin([("a", 4), ("b", 5)]) == [4, 5]
+
+
+@probe("`agent.test_context()`")
+async def _agent_test_context(make_app: AppFactory) -> None:
+    async with _echo_agent(make_app()).test_context() as tested:
+        event = await tested.put(value="x")
+        assert event.message is not None
+        assert tested.results == {event.message.offset: "x"}
 
 
 @probe("`agent.cast(value)`")
@@ -347,6 +392,34 @@ async def _take(make_app: AppFactory) -> None:
             yield value
 
     assert await run_agent(make_app(), [1, 2, 3], body) == [1, 2]
+
+
+@probe("`stream.take_events(max_, within)`")
+async def _take_events(make_app: AppFactory) -> None:
+    async def body(stream: Stream[int]) -> Any:
+        async for events in stream.take_events(2, within=1):
+            yield [e.value for e in events]
+
+    assert await run_agent(make_app(), [1, 2, 3], body) == [[1, 2], [3]]
+
+
+@probe("`stream.noack()`, `stream.ack(event)`")
+async def _noack(make_app: AppFactory) -> None:
+    async def body(stream: Stream[int]) -> Any:
+        quiet = stream.noack()
+        async for event in quiet.events():
+            yield quiet.ack(event)
+
+    assert await run_agent(make_app(), [1], body) == [True]
+
+
+@probe("`stream.enumerate()`")
+async def _enumerate(make_app: AppFactory) -> None:
+    async def body(stream: Stream[str]) -> Any:
+        async for pair in stream.enumerate():
+            yield pair
+
+    assert await run_agent(make_app(), ["a", "b"], body) == [(0, "a"), (1, "b")]
 
 
 @probe("`stream.group_by(key, name=)`")

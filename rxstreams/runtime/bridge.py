@@ -7,7 +7,8 @@ and every event waiting here is in flight.
 
 When the iterator moves past an item it releases the item's ack token: the agent finished
 that step. If the agent fails on an item, the item is pinned (never acked), so the commit
-cannot pass it.
+cannot pass it. A ``noack()`` stream's iterator pins each item instead of releasing it:
+only an explicit ``event.ack()`` settles it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from reactivex import abc
 
 from .._scheduling import loop_scheduler
 from ..events import Event, _current
-from .tokens import is_pinned, release
+from .tokens import is_pinned, pin, release
 
 __all__ = ("Bridge",)
 
@@ -110,8 +111,11 @@ class Bridge(abc.ObserverBase[Any]):
 
     # -- iterator side ------------------------------------------------------------------------
 
-    async def iterate(self, mode: int) -> AsyncIterator[Any]:
+    async def iterate(self, mode: int, ack: bool = True) -> AsyncIterator[Any]:
         """Yield items; mode 0 = values, 1 = events, 2 = (key, value) pairs.
+
+        ``ack=False`` (``noack()``): an item the iterator moves past is pinned, not
+        released, so only an explicit ``ack()`` settles it.
 
         Batches (lists of events) are yielded as lists of values / events / pairs. While the
         consumer works on an item, the task's :data:`rxstreams.events._current` holder has
@@ -133,7 +137,10 @@ class Bridge(abc.ObserverBase[Any]):
                             yield item
                         else:
                             yield (item.key, item.value)
-                        item.ack()
+                        if ack:
+                            item.ack()
+                        else:
+                            pin(item)
                     elif type(item) is list and item and type(item[0]) is Event:
                         if mode == 0:
                             yield [e.value for e in item]
@@ -141,7 +148,10 @@ class Bridge(abc.ObserverBase[Any]):
                             yield item
                         else:
                             yield [(e.key, e.value) for e in item]
-                        release(item)
+                        if ack:
+                            release(item)
+                        else:
+                            pin(item)
                     else:
                         yield item
                     # let go of it now: a value derived from an event (a fork) keeps that
@@ -159,7 +169,10 @@ class Bridge(abc.ObserverBase[Any]):
             with contextlib.suppress(ValueError):  # closed from another context
                 _current.reset(token)
             if held is not None and not is_pinned(held):
-                release(held)
+                if ack:
+                    release(held)
+                else:
+                    pin(held)  # noack: only an explicit ack() settles it
 
 
 def _revoked(item: Any) -> bool:

@@ -18,7 +18,7 @@ from ..codecs import get_codec
 from ..errors import AppStateError, AskTimeoutError
 from ..logging import get_logger
 from ..messages import TopicPartition
-from ..types import ReaderConfig, ReaderT
+from ..types import CodecT, ReaderConfig, ReaderT
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -73,11 +73,12 @@ class Replies:
                         continue
                     try:
                         cid = str(loads(m.key))
-                        fut = self._waiting.pop(cid, None)
-                        if fut is not None and not fut.done():
-                            fut.set_result(None if m.value is None else loads(m.value))
                     except Exception as exc:  # a foreign record on the reply topic
                         log.warning("reply_not_understood", offset=m.offset, error=repr(exc))
+                        continue
+                    fut = self._waiting.pop(cid, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(m.value)  # decoded by the asker, as it asked
 
     def expect(self, correlation_id: str) -> asyncio.Future[Any]:
         """A future resolved with the reply to ``correlation_id``."""
@@ -96,10 +97,17 @@ class Replies:
         if fut is not None:
             fut.cancel()
 
-    async def wait(self, correlation_id: str, fut: asyncio.Future[Any], timeout: float) -> Any:
-        """The reply, or AskTimeoutError after ``timeout`` seconds."""
+    async def wait(
+        self,
+        correlation_id: str,
+        fut: asyncio.Future[Any],
+        timeout: float,
+        codec: CodecT | None = None,
+    ) -> Any:
+        """The reply decoded with ``codec`` (default JSON), or AskTimeoutError after
+        ``timeout`` seconds."""
         try:
-            return await asyncio.wait_for(fut, timeout)
+            raw = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise AskTimeoutError(
                 f"no reply to request {correlation_id} within {timeout}s; is an agent "
@@ -107,6 +115,7 @@ class Replies:
             ) from None
         finally:
             self._waiting.pop(correlation_id, None)
+        return None if raw is None else (codec or self._codec).loads(raw)
 
     async def stop(self, error: BaseException | None = None) -> None:
         """Stop reading replies; pending asks fail with ``error`` (or "app stopped")."""
