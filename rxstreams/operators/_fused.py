@@ -16,7 +16,7 @@ from reactivex import Observable, abc
 from .._context import StreamContext
 from ..errors import ArgumentTypeError
 from ..events import Event
-from ..runtime.tokens import derive
+from ..runtime.tokens import attach, derive, release
 
 __all__ = ("Step", "check_function", "fused")
 
@@ -47,6 +47,15 @@ def fused(
             forward = observer.on_next
 
             def on_next(event: Event[Any, Any]) -> None:
+                if type(event) is not Event:  # a batch (after buffer), or a pipe()'s value
+                    try:
+                        item = _not_an_event(event, plan)
+                    except Exception as exc:
+                        observer.on_error(exc)
+                        return
+                    if item is not _DROPPED:
+                        forward(item)
+                    return
                 for is_filter, fun in plan:
                     try:
                         result = fun(event.value)
@@ -73,6 +82,37 @@ def fused(
         return Observable(subscribe)
 
     return operator
+
+
+_DROPPED: Any = object()
+
+
+def _not_an_event(item: Any, plan: Sequence[Step]) -> Any:
+    """Run the steps on an item that is not one Event: a batch of events (``buffer``) is
+    seen as the list of their values, anything else as itself. A filter that drops a batch
+    acks its events; a map's value over a batch is an Event holding every event of the
+    batch (settled with it). An exception errors the stream (the agent's policy then
+    applies to the agent's current item)."""
+    for is_filter, fun in plan:
+        batch = type(item) is list and bool(item) and all(type(e) is Event for e in item)
+        if batch:
+            result = fun([e.value for e in item])
+        else:
+            result = fun(item.value if type(item) is Event else item)
+        if is_filter:
+            if not result:
+                release(item)  # a batch's events, or the event (anything else: nothing)
+                return _DROPPED
+        elif batch:
+            merged = derive(item[0], result)
+            for other in item[1:]:
+                attach(merged, other)
+            item = merged
+        elif type(item) is Event:
+            item = derive(item, result)
+        else:
+            item = result
+    return item
 
 
 def check_function(fun: object, what: str) -> None:

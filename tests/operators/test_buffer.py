@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -256,3 +257,28 @@ async def test_batches_after_a_take_ended_are_not_committed(
         await asyncio.sleep(1)
     assert seen == [[0, 1, 2]]
     assert committed(broker, "buf-take-after", "t") == 3
+
+
+@pytest.mark.looptime
+async def test_map_and_filter_after_buffer_see_the_batch_and_keep_its_acks(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """stream.buffer(n).map(f) calls f with the list of values (it raised AttributeError
+    on the list before); the mapped value holds every event of its batch, so none is
+    committed before the agent is done with it; a batch filter() drops is acked."""
+    fill(broker, "t", list(range(7)))
+    app = make_app("buffer-map", commit_interval=0.1, commit_every=1)
+    seen_committed: list[int | None] = []
+
+    @app.agent(app.topic("t"))
+    async def sums(stream: Stream[int]) -> AsyncIterator[int]:
+        batches = stream.buffer(3, timeout=1).filter(lambda batch: batch != [3, 4, 5])
+        async for total in batches.map(sum):
+            await asyncio.sleep(0.5)  # commit intervals pass while the sum is processed
+            seen_committed.append(committed(broker, "buffer-map", "t"))
+            yield total
+
+    result = await app.run(until_idle=True, timeout=30)
+    assert result.all == [3, 6]  # 0+1+2, then [3, 4, 5] dropped, then 6 alone
+    assert seen_committed == [None, 6]
+    assert committed(broker, "buffer-map", "t") == 7
