@@ -442,11 +442,16 @@ async def _forward(
             k = key(event.value)
         except Exception as exc:
             if ctx.handle(event, exc):
+                del event
                 continue
             pin(event)
             raise
         # the bridge acks the event when this loop moves on: after the send is queued
         await send(key=k, value=event.value, headers=event.headers, timestamp=event.timestamp)
+        # let go of it before waiting for the next one: a value a pipe() operator derived
+        # (a fork) keeps its input event alive, and that input's own ack waits until it
+        # is freed
+        del event
 
 
 def _once(start: Callable[[], object]) -> Callable[[], None]:

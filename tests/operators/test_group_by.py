@@ -547,3 +547,33 @@ async def test_faust_s_habit_of_reading_fields_on_what_group_by_yields_fails_cle
     assert isinstance(cause, AttributeError)
     assert "async for key, values in stream.group_by(...)" in str(cause)
     assert committed(broker, "faust-habit", "events") in (None, 0)
+
+
+@pytest.mark.looptime
+async def test_repartitioning_values_a_pipe_operator_derived_acks_their_inputs(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """group_by(name=) after pipe(ops.scan(...)): the repartition task let go of each
+    derived value after sending it, so the input it came from is acked and committed (it
+    stayed in flight until the next input arrived; with one input, forever). Found by
+    the pipeline property test."""
+    from reactivex import operators as ops
+
+    fill(broker, "in", [[0]], key=lambda v: "k0")
+    app = make_app("scan-repartition", commit_interval=0.05)
+    got: list[Any] = []
+
+    @app.agent(app.topic("in"))
+    async def agent(stream: Stream[list[int]]) -> None:
+        derived = stream.pipe(ops.scan(lambda _acc, event: event.value, seed=None))
+
+        async def group(key: int, values: Stream[list[int]]) -> None:
+            async for value in values:
+                got.append(value)
+
+        await derived.group_by(lambda v: v[0], name="g").each(group)
+
+    await app.run(until_idle=True, timeout=30)
+    assert got == [[0]]
+    assert committed(broker, "scan-repartition", "in") == 1
+    assert committed(broker, "scan-repartition", "in-g-repartition") == 1
