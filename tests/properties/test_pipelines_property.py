@@ -10,6 +10,7 @@ Runs on the embedded broker in virtual time (looptime), one fresh event loop per
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import looptime
@@ -17,6 +18,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.properties.pipelines import MIDDLE, ONCE, Plan, crash_then_restart
+
+#: examples per run: 200 in CI; RXSTREAMS_PROPERTY_EXAMPLES=2000 for a thorough search
+EXAMPLES = int(os.environ.get("RXSTREAMS_PROPERTY_EXAMPLES", "200"))
 
 
 @st.composite
@@ -48,7 +52,7 @@ def run(plan: Plan) -> None:
         loop.close()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(plans())
 @example(Plan(4, 1, True, (("through_channel", 1),), "", 200, 1))  # the runtime issue's defect
 @example(Plan(6, 2, False, (("buffer", 3), ("filter", 1)), "", 10, 1))
