@@ -266,7 +266,12 @@ class RecordCodec:
     def __init__(self, record: type[Record], *, validate: bool = True) -> None:
         self.record = record
         self.validate = validate
-        record._validator()  # field types resolved now: an unsupported one is refused here
+        try:  # field types resolved now: an unsupported one is refused here, not at decode
+            record._validator()
+        except NameError as exc:
+            raise ConfigurationError(
+                f"{record.__name__}: a field annotation names something undefined: {exc}"
+            ) from exc
         self._build = record._fast() if not validate else None
 
     def dumps(self, obj: Any) -> bytes:
@@ -743,10 +748,16 @@ class FieldDescriptor:
 
 
 class _Wrong(Exception):
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, more: list[tuple[str, str]] | None = None) -> None:
         super().__init__(path, message)
         self.path = path
         self.message = message
+        #: every (path, message) found (a nested record may have several)
+        self.items = more if more is not None else [(path, message)]
+
+    def under(self, prefix: str) -> _Wrong:
+        items = [(f"{prefix}.{p}" if p else prefix, m) for p, m in self.items]
+        return _Wrong(items[0][0], items[0][1], items)
 
 
 def _instance_validator(cls: type[Record]) -> Callable[[Any], None]:
@@ -759,9 +770,9 @@ def _instance_validator(cls: type[Record]) -> Callable[[Any], None]:
         plan.append((f.name, _instance_check(hints[f.name]), validate))
     name = cls.__name__
 
-    def check(obj: Any) -> None:
+    def problems(obj: Any) -> list[tuple[str, str]]:
         values = obj.__dict__
-        problems: list[str] = []
+        found: list[tuple[str, str]] = []
         for attr, ok, validate in plan:
             value = values.get(attr)
             try:
@@ -770,20 +781,24 @@ def _instance_validator(cls: type[Record]) -> Callable[[Any], None]:
                     for v in validate:
                         v(value)
             except _Wrong as exc:
-                where = f"{attr}.{exc.path}" if exc.path else attr
-                problems.append(f"field {where!r}: {exc.message}")
+                found.extend(exc.under(attr).items)
             except marshmallow.ValidationError as exc:
-                problems.append(f"field {attr!r}: {' '.join(map(str, exc.messages))}")
-        if problems:
-            raise RecordError(f"{name}: " + "; ".join(problems))
+                found.append((attr, " ".join(map(str, exc.messages))))
+        return found
 
+    def check(obj: Any) -> None:
+        found = problems(obj)
+        if found:
+            raise RecordError(f"{name}: " + "; ".join(f"field {p!r}: {m}" for p, m in found))
+
+    check.problems = problems  # type: ignore[attr-defined]
     return check
 
 
 def _instance_check(tp: Any) -> Callable[[Any], None]:
     optional, inner_tp = _unwrap_optional(tp)
     inner = _instance_inner(inner_tp)
-    if optional:
+    if optional or inner_tp is Any:
 
         def maybe(value: Any) -> None:
             if value is not None:
@@ -821,10 +836,9 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
         def nested(value: Any) -> None:
             if not isinstance(value, tp):
                 raise _Wrong("", f"expected {tp.__name__}, got {type(value).__name__}")
-            try:
-                tp._validator()(value)
-            except RecordError as exc:
-                raise _Wrong("", str(exc)) from None
+            found = tp._validator().problems(value)  # type: ignore[attr-defined]
+            if found:
+                raise _Wrong(found[0][0], found[0][1], found)
 
         return nested
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -853,7 +867,7 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
                 try:
                     item(v)
                 except _Wrong as exc:
-                    raise _Wrong(f"{i}.{exc.path}" if exc.path else str(i), exc.message) from None
+                    raise exc.under(str(i)) from None
 
         return each
     if origin in (dict, Mapping) or origin is typing.Dict:  # noqa: UP006
@@ -868,7 +882,7 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
                     key(k)
                     val(v)
                 except _Wrong as exc:
-                    raise _Wrong(f"{k}.{exc.path}" if exc.path else str(k), exc.message) from None
+                    raise exc.under(str(k)) from None
 
         return each_item
     if origin in (typing.Union, types.UnionType):
