@@ -15,7 +15,15 @@ import orjson
 from .errors import CodecError, ConfigurationError, RxStreamsError
 from .types import CodecT
 
-__all__ = ("JSONCodec", "NumberCodec", "RawCodec", "StrCodec", "codec_for", "get_codec", "register_codec")
+__all__ = (
+    "JSONCodec",
+    "NumberCodec",
+    "RawCodec",
+    "StrCodec",
+    "codec_for",
+    "get_codec",
+    "register_codec",
+)
 
 
 class JSONCodec:

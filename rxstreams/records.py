@@ -108,7 +108,7 @@ class Record:
             if type(self)._validation:
                 type(self)._validator()(self)
 
-        cls.__init__ = __init__  # type: ignore[method-assign]
+        cls.__init__ = __init__  # type: ignore[method-assign, assignment]
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             setattr(cls, f.name, FieldDescriptor(cls, f))
 
@@ -693,7 +693,9 @@ def _check_options(
             "date_parser": "datetimes are parsed as ISO 8601; use a str field and parse it",
             "abstract": "declare the shared fields in a Record subclass instead",
         }.get(option, "not a Record option")
-        raise ConfigurationError(f"{name}: class option {option}= is refused: {hint}. " + _OPTIONS_HELP)
+        raise ConfigurationError(
+            f"{name}: class option {option}= is refused: {hint}. " + _OPTIONS_HELP
+        )
 
 
 def _check_field_types(cls: type[Record]) -> None:
