@@ -676,12 +676,12 @@ def _check_options(
     if include_metadata:
         raise ConfigurationError(
             f"{name}: include_metadata=True is not supported: rxstreams writes no '__faust' "
-            "metadata, the topic's value_type says what to decode; remove the option"
+            "metadata, the topic's value_type says what to decode; remove it"
         )
     if isodates is False:
         raise ConfigurationError(
             f"{name}: isodates=False is not supported: datetimes are always ISO 8601 strings "
-            "in JSON; remove the option"
+            "in JSON; remove it"
         )
     for option in others:
         hint = {
