@@ -105,8 +105,10 @@ class Record:
         @functools.wraps(raw_init)
         def __init__(self: Record, *args: Any, **kw: Any) -> None:
             raw_init(self, *args, **kw)
-            if type(self)._validation:
-                type(self)._validator()(self)
+            kind = type(self)
+            if kind._validation:
+                validator = kind.__dict__.get("_Record__validator_cache")
+                (validator or kind._validator())(self)
 
         cls.__init__ = __init__  # type: ignore[method-assign, assignment]
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -404,13 +406,18 @@ def _fast_converter(cls: type[Record]) -> Callable[[Any], Any]:
         name = f.metadata.get("data_key") or f.name
         converters.append((f.name, name, _convert_for(hints[f.name])))
 
+    new = cls.__new__
+    init = cls._raw_init
+
     def build(data: Any) -> Any:
         kwargs = {}
         for attr, key, convert in converters:
             if key in data:
                 value = data[key]
                 kwargs[attr] = value if convert is None or value is None else convert(value)
-        return cls._new(kwargs)
+        obj = new(cls)
+        init(obj, **kwargs)
+        return obj
 
     return build
 
@@ -472,6 +479,8 @@ def _checked_builder(cls: type[Record]) -> Callable[[Any], Any]:
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         key = f.metadata.get("data_key") or f.name
         plan.append((f.name, key, required, _check_for(hints[f.name]), f.metadata.get("validate")))
+    new = cls.__new__
+    init = cls._raw_init
 
     def build(data: Any) -> Any:
         if type(data) is not dict:
@@ -489,7 +498,9 @@ def _checked_builder(cls: type[Record]) -> Callable[[Any], Any]:
                 kwargs[attr] = value
             elif required:
                 raise _Invalid
-        return cls._new(kwargs)
+        obj = new(cls)
+        init(obj, **kwargs)
+        return obj
 
     return build
 
@@ -789,9 +800,19 @@ def _instance_validator(cls: type[Record]) -> Callable[[Any], None]:
         return found
 
     def check(obj: Any) -> None:
+        values = obj.__dict__
+        try:  # the common case: every check passes, one try for all
+            for attr, ok, validate in plan:
+                value = values.get(attr)
+                ok(value)
+                if validate is not None and value is not None:
+                    for v in validate:
+                        v(value)
+            return
+        except (_Wrong, marshmallow.ValidationError):
+            pass
         found = problems(obj)
-        if found:
-            raise RecordError(f"{name}: " + "; ".join(f"field {p!r}: {m}" for p, m in found))
+        raise RecordError(f"{name}: " + "; ".join(f"field {p!r}: {m}" for p, m in found))
 
     check.problems = problems  # type: ignore[attr-defined]
     return check
@@ -817,15 +838,16 @@ def _instance_check(tp: Any) -> Callable[[Any], None]:
 
 
 def _kind(kinds: Any, label: str) -> Callable[[Any], None]:
+    exact = kinds if isinstance(kinds, tuple) else (kinds,)
+    no_bool = bool not in exact and any(k is int or k is float for k in exact)
+
     def check(value: Any) -> None:
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _flat(kinds)):
+        if type(value) in exact:  # the common case: one set lookup
+            return
+        if not isinstance(value, kinds) or (no_bool and type(value) is bool):
             raise _Wrong("", f"expected {label}, got {type(value).__name__} {value!r:.40}")
 
     return check
-
-
-def _flat(kinds: Any) -> tuple[Any, ...]:
-    return kinds if isinstance(kinds, tuple) else (kinds,)
 
 
 def _instance_inner(tp: Any) -> Callable[[Any], None]:

@@ -639,7 +639,8 @@ async def _from_data(make_app: AppFactory) -> None:
 @probe("`record.validate()`, `record.is_valid()`, `record.validate_or_raise()`")
 async def _validate(make_app: AppFactory) -> None:
     w = _Word("a")
-    assert w.validate() == [] and w.is_valid()
+    assert w.validate() == []
+    assert w.is_valid()
     w.count = "two"  # type: ignore[assignment]
     assert not w.is_valid()
     assert isinstance(w.validate()[0], rxstreams.RecordError)
