@@ -17,9 +17,16 @@
 
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``bytes`` (base64),
 ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID``, enums, nested Records,
-``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``X | None`` (optional), ``Any``.
+``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``dict[int, X]`` (JSON's string keys
+become ints), ``X | None`` (optional), unions (``int | str``: one of them), ``Any``.
 Another type raises :class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when
-the schema is built (on first use).
+the class is defined (an annotation naming a class defined later: when first used).
+
+Records are validated when built (``Order(id="x")`` raises
+:class:`~rxstreams.errors.RecordError`) and when sent, before anything is produced.
+``Order.id`` on the class is a :class:`FieldDescriptor`, a getter usable as a ``group_by``
+key. Faust's class options ``serializer="json"``, ``validation=``,
+``include_metadata=False`` and ``isodates=True`` are accepted; others are refused.
 Defaults (and ``field(default_factory=...)``) make a field optional. ``field(validate=...)``
 takes marshmallow validators. Type checkers see the real attribute types
 (``dataclass_transform``), not ``Any``.
