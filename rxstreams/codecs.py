@@ -61,7 +61,7 @@ def _json_default(obj: Any) -> Any:
         return obj.to_dict()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+    raise CodecError(f"cannot encode {type(obj).__name__} as JSON")
 
 
 class NumberCodec:

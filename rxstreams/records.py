@@ -752,10 +752,9 @@ class FieldDescriptor:
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
             return self
-        try:  # only when the instance has no value (a descriptor of a subclass' parent)
-            return obj.__dict__[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
+        # reached only when the instance has no value of its own (built without __init__):
+        # the default, as a dataclass' class attribute gave, else None
+        return None if self.default is dataclasses.MISSING else self.default
 
     def __call__(self, record: Any) -> Any:
         return getattr(record, self.name)
