@@ -161,7 +161,7 @@ class App:
 
         Args:
             partitions: partition count when the app creates it (default topic_partitions).
-            key_type / value_type: a Record class or marshmallow Schema for keys/values.
+            key_type / value_type: a Record class, marshmallow Schema, int, float, str or bytes.
             key_serializer / value_serializer: codec names or objects (default from settings).
             retention: seconds records are kept (default: the broker's).
             internal: the app's own topic (repartitioning, replies).

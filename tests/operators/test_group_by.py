@@ -18,6 +18,7 @@ from rxstreams import (
     ConfigurationError,
     Event,
     GroupedStream,
+    Record,
     Stream,
     TopicPartition,
     UnsupportedFeatureError,
@@ -577,3 +578,43 @@ async def test_repartitioning_values_a_pipe_operator_derived_acks_their_inputs(
     assert got == [[0]]
     assert committed(broker, "scan-repartition", "in") == 1
     assert committed(broker, "scan-repartition", "in-g-repartition") == 1
+
+
+class _Click(Record):
+    user: str
+    n: int
+
+
+@pytest.mark.looptime
+async def test_repartition_topic_keeps_the_source_value_type(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """group_by(key, name=) on a Record topic: the repartition topic is declared with the
+    source's value_type, so the groups' streams yield Records (today's code declared it
+    untyped, and the groups saw dicts); both topics are committed to their ends."""
+    app = make_app("typed-repart", topic_partitions=2)
+    clicks = app.topic("clicks", value_type=_Click, partitions=2)
+    for i in range(6):
+        await clicks.send(key=str(i), value=_Click(user=f"u{i % 2}", n=i))
+    seen: dict[str, list[_Click]] = defaultdict(list)
+
+    @app.agent(clicks)
+    async def per_user(stream: Stream[_Click]) -> None:
+        async def collect(user: str, same_user: Stream[_Click]) -> None:
+            async for click in same_user:
+                seen[user].append(click)
+
+        await stream.group_by(lambda c: c.user, name="by-user").each(collect)
+
+    await app.run(until_idle=True, timeout=30)
+    assert {u: sorted(c.n for c in cs) for u, cs in seen.items()} == {
+        "u0": [0, 2, 4],
+        "u1": [1, 3, 5],
+    }
+    assert all(type(c) is _Click for cs in seen.values() for c in cs)
+    rep = app.topic("clicks-by-user-repartition")
+    assert rep.value_type is _Click
+    for topic in ("clicks", "clicks-by-user-repartition"):
+        for p in range(2):
+            end = len(broker.records(TopicPartition(topic, p)))
+            assert committed(broker, "typed-repart", topic, p) == end
