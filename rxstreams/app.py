@@ -223,6 +223,11 @@ class App:
         **kwargs: Any,
     ) -> Callable[[AgentFun[T]], Agent[T]]:
         """Decorate ``async def fun(stream)`` to run it as an agent over ``channel``."""
+        if callable(channel) and not callable(getattr(channel, "stream", None)):
+            raise ConfigurationError(  # bare @app.agent: the function would never run
+                f"@app.agent was given the function {channel!r} as its channel: write "
+                "@app.agent() (with parentheses) or @app.agent(topic)"
+            )
 
         def register(fun: AgentFun[T]) -> Agent[T]:
             agent: Agent[T] = Agent(
