@@ -222,16 +222,12 @@ def main(argv: Sequence[str] | None = None, *, app: App | None = None) -> int:
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        if app is None:
-            early, _ = _parser().parse_known_args(args_list)
-            if early.app_option is not None:
-                app = find_app(early.app_option)
-    except SystemExit as exc:  # --help, or a usage error: argparse said it
-        return exc.code if isinstance(exc.code, int) else 2
-    except RxStreamsError as exc:
-        print(f"rxstreams: {exc}", file=sys.stderr)
-        return 1
-    try:
+        if app is None:  # -A names the app before the command: its own commands exist then
+            early = argparse.ArgumentParser(add_help=False)
+            early.add_argument("-A", "--app", dest="app_option")
+            spec = early.parse_known_args(args_list)[0].app_option
+            if spec is not None:
+                app = find_app(spec)
         parser = _parser(list(app.commands.values()) if app is not None else ())
     except RxStreamsError as exc:
         print(f"rxstreams: {exc}", file=sys.stderr)
