@@ -259,7 +259,8 @@ def test_app_commands_run_from_app_main_and_from_rxstreams_A() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["hello ANN", "hello ANN"]
-    assert "hook_started" in out.stderr and "hook_stopped" in out.stderr
+    assert "hook_started" in out.stderr
+    assert "hook_stopped" in out.stderr
 
 
 def test_app_commands_in_process(capsys: pytest.CaptureFixture[str]) -> None:
@@ -295,7 +296,8 @@ def test_send_at_agent_addresses_the_agent_by_name(capsys: pytest.CaptureFixture
     assert "lives only in this process" in captured.err
     assert main(["send", "examples.orders:app", "@nobody", "1"]) == 1
     err = capsys.readouterr().err
-    assert "no agent named 'nobody'" in err and "running_totals" in err
+    assert "no agent named 'nobody'" in err
+    assert "running_totals" in err
     assert "lives only in this process" not in err
 
 
@@ -336,7 +338,7 @@ def test_every_help_renders_without_rest_and_every_option_has_help(
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 continue
-            assert action.help and action.help.strip(), (name, action.option_strings)
+            assert (action.help or "").strip(), (name, action.option_strings)
         text = parser.format_help()
         assert not RAW_REST.search(text), (name, RAW_REST.search(text), text)
         assert parser.description, name
@@ -345,4 +347,5 @@ def test_every_help_renders_without_rest_and_every_option_has_help(
             main(argv)
         assert exit_.value.code == 0
         out = capsys.readouterr().out
-        assert out.startswith("usage: rxstreams") and not RAW_REST.search(out)
+        assert out.startswith("usage: rxstreams")
+        assert not RAW_REST.search(out)

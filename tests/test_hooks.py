@@ -97,7 +97,7 @@ async def test_a_failing_partition_receiver_stops_the_app(make_app: AppFactory) 
     def refuse(sender: App, partitions: set[TopicPartition]) -> None:
         raise RuntimeError("not these")
 
-    with pytest.raises(TaskError, match="app.on_partitions_assigned receiver .*refuse failed"):
+    with pytest.raises(TaskError, match=r"app\.on_partitions_assigned receiver .*refuse failed"):
         await app.run(until_idle=True, timeout=30)
     assert seen == []
     assert app.state == "stopped"
@@ -114,7 +114,7 @@ async def test_a_failing_on_stopped_hook_is_the_error_the_app_stopped_with(
 
     await app.start()
     await app.stop()
-    with pytest.raises(TaskError, match="@app.on_stopped hook .*broken failed"):
+    with pytest.raises(TaskError, match=r"@app\.on_stopped hook .*broken failed"):
         await app.wait()
 
 
