@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta, tzinfo
 from types import TracebackType
@@ -376,7 +377,7 @@ class App:
         -l info`` runs a worker, ``python mymod.py send @agent VALUE`` sends."""
         from .cli import main
 
-        raise SystemExit(main(argv, app=self))
+        sys.exit(main(argv, app=self))
 
     @property
     def leader(self) -> LeaderElection:
