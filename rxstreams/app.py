@@ -42,6 +42,7 @@ __all__ = ("App", "RunResult", "TopicOptions")
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class TopicOptions(TypedDict, total=False):
@@ -358,11 +359,11 @@ class App:
 
     def command(
         self, *params: Param, name: str | None = None, help: str | None = None
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    ) -> Callable[[F], F]:
         """Decorate a function (``async`` or not) to add it as a subcommand of the command
         line, with ``option(...)``/``argument(...)`` as in Faust; see rxstreams.commands."""
 
-        def register(fun: Callable[..., Any]) -> Callable[..., Any]:
+        def register(fun: F) -> F:
             command = Command.declare(fun, params, name, help)
             if command.name in self.commands:
                 raise ConfigurationError(f"a command named {command.name!r} exists already")
