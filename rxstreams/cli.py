@@ -122,7 +122,10 @@ def _parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
             raise ConfigurationError(
                 f"@app.command() {command.name!r} clashes with the built-in command"
             )
-        command.add_to(add(command.name, command.help))
+        try:
+            command.add_to(add(command.name, command.help))
+        except argparse.ArgumentError as exc:  # an option the command line has already
+            raise ConfigurationError(f"@app.command() {command.name!r}: {exc}") from None
     return parser
 
 

@@ -275,7 +275,9 @@ def test_app_commands_in_process(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_command_may_not_shadow_a_built_in_one(capsys: pytest.CaptureFixture[str]) -> None:
-    from rxstreams import App
+    """A command named as a built-in one, or with an option the command line has, is an
+    error naming it, not a traceback."""
+    from rxstreams import App, option
 
     app = App("shadow")
 
@@ -284,6 +286,14 @@ def test_a_command_may_not_shadow_a_built_in_one(capsys: pytest.CaptureFixture[s
 
     assert main(["agents"], app=app) == 1
     assert "'worker' clashes with the built-in command" in capsys.readouterr().err
+
+    other = App("shadow-option")
+
+    @other.command(option("--json-logs", is_flag=True, help="mine"))
+    async def export(json_logs: bool) -> None: ...
+
+    assert main(["agents"], app=other) == 1
+    assert "'export': argument --json-logs: conflicting option string" in capsys.readouterr().err
 
 
 def test_send_at_agent_addresses_the_agent_by_name(capsys: pytest.CaptureFixture[str]) -> None:
