@@ -335,7 +335,15 @@ def _all_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
     for action in root._actions:
         if isinstance(action, argparse._SubParsersAction):
             found += sorted(action.choices.items())
-    assert {name for name, _ in found} >= {"worker", "send", "agents", "topics", "greet"}
+    assert [name for name, _ in found] == [
+        "rxstreams",
+        "agents",
+        "greet",
+        "names",
+        "send",
+        "topics",
+        "worker",
+    ]
     return found
 
 
