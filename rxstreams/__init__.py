@@ -12,7 +12,7 @@ from .app import App, RunResult
 from .channels import Channel
 
 # serializers
-from .codecs import get_codec, register_codec
+from .codecs import NumberCodec, get_codec, register_codec
 from .commands import argument, option
 
 # errors
@@ -40,7 +40,7 @@ from .errors import (
 from .events import Event, current_event
 from .messages import Message, RecordMetadata, TopicPartition, TopicSpec
 from .operators._group_by import GroupedStream
-from .records import Record, RecordCodec, SchemaCodec
+from .records import FieldDescriptor, Record, RecordCodec, SchemaCodec
 from .settings import Settings
 from .streams import Stream
 from .topics import Topic
@@ -80,6 +80,8 @@ __all__ = (
     "TopicPartition",
     "TopicSpec",
     # records and serializers
+    "FieldDescriptor",
+    "NumberCodec",
     "Record",
     "RecordCodec",
     "SchemaCodec",

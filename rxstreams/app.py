@@ -174,7 +174,7 @@ class App:
 
         Args:
             partitions: partition count when the app creates it (default topic_partitions).
-            key_type / value_type: a Record class or marshmallow Schema for keys/values.
+            key_type / value_type: a Record class, marshmallow Schema, int, float, str or bytes.
             key_serializer / value_serializer: codec names or objects (default from settings).
             retention: seconds records are kept (default: the broker's).
             internal: the app's own topic (repartitioning, replies).
@@ -236,6 +236,11 @@ class App:
         **kwargs: Any,
     ) -> Callable[[AgentFun[T]], Agent[T]]:
         """Decorate ``async def fun(stream)`` to run it as an agent over ``channel``."""
+        if callable(channel) and not callable(getattr(channel, "stream", None)):
+            raise ConfigurationError(  # bare @app.agent: the function would never run
+                f"@app.agent was given the function {channel!r} as its channel: write "
+                "@app.agent() (with parentheses) or @app.agent(topic)"
+            )
 
         def register(fun: AgentFun[T]) -> Agent[T]:
             agent: Agent[T] = Agent(

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .messages import Message
+from .records import Record
 from .streams import Stream
 
 if TYPE_CHECKING:
@@ -51,7 +52,13 @@ class Channel(Generic[K, V]):
         timestamp: float | None = None,
         headers: Mapping[str, Any] | None = None,
     ) -> None:
-        """Deliver a value to the channel's streams; waits while the channel is full."""
+        """Deliver a value to the channel's streams; waits while the channel is full.
+
+        Nothing is serialized, but a Record key or value is validated first (RecordError).
+        """
+        for obj in (key, value):
+            if isinstance(obj, Record):
+                obj.validate_or_raise()
         source = self.app.worker.source_for_channel(self)
         await source.wait_for_room()
         ts = time.time() if timestamp is None else timestamp

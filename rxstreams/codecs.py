@@ -6,14 +6,24 @@ pickle codec: unpickling bytes that anyone could have produced runs their code.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import orjson
 
-from .errors import CodecError, ConfigurationError
+from .errors import CodecError, ConfigurationError, RxStreamsError
 from .types import CodecT
 
-__all__ = ("JSONCodec", "RawCodec", "StrCodec", "codec_for", "get_codec", "register_codec")
+__all__ = (
+    "JSONCodec",
+    "NumberCodec",
+    "RawCodec",
+    "StrCodec",
+    "codec_for",
+    "get_codec",
+    "register_codec",
+)
 
 
 class JSONCodec:
@@ -23,8 +33,13 @@ class JSONCodec:
 
     def dumps(self, obj: Any) -> bytes:
         try:
-            return orjson.dumps(obj)
+            return orjson.dumps(obj, default=_json_default, option=_JSON_OPTIONS)
+        except RxStreamsError:
+            raise
         except TypeError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, RxStreamsError):  # a Record in obj did not validate
+                raise cause from None
             raise CodecError(f"cannot encode {type(obj).__name__} as JSON: {exc}") from exc
 
     def loads(self, data: bytes) -> Any:
@@ -32,6 +47,53 @@ class JSONCodec:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise CodecError(f"not valid JSON: {exc}") from exc
+
+
+_JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _json_default(obj: Any) -> Any:
+    """Records (validated) and other dataclasses inside a JSON value."""
+    from .records import Record
+
+    if isinstance(obj, Record):
+        obj.validate_or_raise()
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    raise CodecError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+class NumberCodec:
+    """``value_type=int`` or ``float``: the number as JSON text (``b"42"``), checked both ways."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind = kind
+
+    def _check(self, obj: Any) -> int | float:
+        if isinstance(obj, bool) or not isinstance(obj, int if self.kind is int else int | float):
+            raise CodecError(f"expected {self.kind.__name__}, not {type(obj).__name__} {obj!r:.40}")
+        if self.kind is float:
+            value = float(obj)
+            if not math.isfinite(value):
+                raise CodecError(f"JSON has no {value!r}: send a finite float")
+            return value
+        return int(obj)
+
+    def dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(self._check(obj))
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise CodecError(f"not a {self.kind.__name__}: {exc}") from exc
+        return self._check(value)
+
+    def __repr__(self) -> str:
+        return f"<NumberCodec {self.kind.__name__}>"
 
 
 class RawCodec:
@@ -109,6 +171,9 @@ def codec_for(type_: Any, serializer: str | CodecT) -> CodecT:
         return SchemaCodec(type_)
     if isinstance(type_, type) and type_ in (str, bytes):
         return get_codec("str" if type_ is str else "raw")
+    if type_ is int or type_ is float:
+        return NumberCodec(type_)
     raise ConfigurationError(
-        f"key_type/value_type must be a Record class or a marshmallow Schema, not {type_!r}"
+        "key_type/value_type must be a Record class, a marshmallow Schema, int, float, str "
+        f"or bytes, not {type_!r}"
     )

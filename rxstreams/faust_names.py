@@ -88,7 +88,10 @@ MISSING: dict[str, dict[str, str]] = {
         "take_with_timestamp": (
             "take(max_, within=) limits a stream; for batches write buffer(size, timeout=seconds)"
         ),
-        "noack_take": "write stream.noack().buffer(size, timeout=seconds) and ack each event",
+        "noack_take": (
+            "write stream.noack().take_events(max_, within) and ack each event "
+            "(event.ack() or stream.ack(event))"
+        ),
         "derive_topic": "declare the topic with app.topic(...) and write stream.through(topic)",
         "left_join": (
             "Faust never implemented left_join; stream.join(other, within=) is a keyed, "

@@ -17,9 +17,16 @@
 
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``bytes`` (base64),
 ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID``, enums, nested Records,
-``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``X | None`` (optional), ``Any``.
+``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``dict[int, X]`` (JSON's string keys
+become ints), ``X | None`` (optional), unions (``int | str``: one of them), ``Any``.
 Another type raises :class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when
-the schema is built (on first use).
+the class is defined (an annotation naming a class defined later: when first used).
+
+Records are validated when built (``Order(id="x")`` raises
+:class:`~rxstreams.errors.RecordError`) and when sent, before anything is produced.
+``Order.id`` on the class is a :class:`FieldDescriptor`, a getter usable as a ``group_by``
+key. Faust's class options ``serializer="json"``, ``validation=``,
+``include_metadata=False`` and ``isodates=True`` are accepted; others are refused.
 Defaults (and ``field(default_factory=...)``) make a field optional. ``field(validate=...)``
 takes marshmallow validators. Type checkers see the real attribute types
 (``dataclass_transform``), not ``Any``.
@@ -35,6 +42,7 @@ import base64
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import types
 import typing
 import uuid
@@ -46,9 +54,9 @@ import marshmallow
 import orjson
 from marshmallow import fields as mf
 
-from .errors import ArgumentTypeError, CodecError, RecordError
+from .errors import ArgumentTypeError, CodecError, ConfigurationError, RecordError
 
-__all__ = ("Record", "RecordCodec", "SchemaCodec", "field")
+__all__ = ("FieldDescriptor", "Record", "RecordCodec", "SchemaCodec", "field")
 
 R = TypeVar("R", bound="Record")
 
@@ -75,12 +83,78 @@ class Record:
     __fast_cache: ClassVar[Callable[[Any], Any] | None] = None
     __checked_cache: ClassVar[Callable[[Any], Any] | None] = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+    #: ``validation=False`` (a class option): construction does not validate (send does)
+    _validation: ClassVar[bool] = True
+    __validator_cache: ClassVar[Callable[[Any], None] | None] = None
+
+    def __init_subclass__(
+        cls,
+        *,
+        serializer: str | None = None,
+        validation: bool | None = None,
+        include_metadata: bool | None = None,
+        isodates: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _check_options(cls.__name__, serializer, include_metadata, isodates, kwargs)
+        super().__init_subclass__()
+        if validation is not None:
+            cls._validation = bool(validation)
         dataclasses.dataclass(cls)
         cls.__schema_cache = None
         cls.__fast_cache = None
         cls.__checked_cache = None
+        cls.__validator_cache = None
+        _check_field_types(cls)
+        raw_init = cls.__dict__["__init__"]
+        cls._raw_init = raw_init
+
+        @functools.wraps(raw_init)
+        def __init__(self: Record, *args: Any, **kw: Any) -> None:
+            raw_init(self, *args, **kw)
+            kind = type(self)
+            if kind._validation:
+                validator = kind.__dict__.get("_Record__validator_cache")
+                (validator or kind._validator())(self)
+
+        cls.__init__ = __init__  # type: ignore[method-assign, assignment]
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            setattr(cls, f.name, FieldDescriptor(cls, f))
+
+    _raw_init: ClassVar[Callable[..., None]]
+
+    @classmethod
+    def _new(cls: type[R], kwargs: dict[str, Any]) -> R:
+        """Build without the constructor's validation (the data was just validated)."""
+        obj = cls.__new__(cls)
+        cls._raw_init(obj, **kwargs)
+        return obj
+
+    @classmethod
+    def _validator(cls) -> Callable[[Any], None]:
+        validator = cls.__dict__.get("_Record__validator_cache")
+        if validator is None:
+            validator = _instance_validator(cls)
+            cls.__validator_cache = validator
+        return validator
+
+    # -- validation -----------------------------------------------------------------------------
+
+    def validate_or_raise(self) -> None:
+        """Check every field against its annotation; RecordError names the ones that fail."""
+        self._validator()(self)
+
+    def validate(self) -> list[RecordError]:
+        """The validation errors of this record (Faust's spelling); empty when valid."""
+        try:
+            self._validator()(self)
+        except RecordError as exc:
+            return [exc]
+        return []
+
+    def is_valid(self) -> bool:
+        """Whether every field matches its annotation."""
+        return not self.validate()
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -106,7 +180,7 @@ class Record:
 
                 @marshmallow.post_load
                 def _make(self, data: dict[str, Any], **_: Any) -> Any:
-                    return record_cls(**data)
+                    return record_cls._new(data)
 
             cached = _Schema()
             cls.__schema_cache = cached
@@ -136,6 +210,19 @@ class Record:
             raise RecordError(_describe(cls.__name__, exc.messages)) from exc
 
     @classmethod
+    def from_data(cls: type[R], data: Mapping[str, Any]) -> R:
+        """Faust's name for :meth:`from_dict`: validate ``data`` and build the record."""
+        return cls.from_dict(data)
+
+    def asdict(self) -> dict[str, Any]:
+        """The fields and their values as they are (nested records stay records)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def to_representation(self) -> dict[str, Any]:
+        """Faust's name for :meth:`to_dict`: the record as JSON-ready data."""
+        return self.to_dict()
+
+    @classmethod
     def _checked(cls) -> Callable[[Any], Any]:
         checked = cls.__dict__.get("_Record__checked_cache")
         if checked is None:
@@ -144,8 +231,9 @@ class Record:
         return checked
 
     def dumps(self) -> bytes:
-        """The record as JSON bytes."""
-        return orjson.dumps(self.to_dict())
+        """The record as JSON bytes, validated first (RecordError names a wrong field)."""
+        self._validator()(self)
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def loads(cls: type[R], data: bytes) -> R:
@@ -187,6 +275,12 @@ class RecordCodec:
     def __init__(self, record: type[Record], *, validate: bool = True) -> None:
         self.record = record
         self.validate = validate
+        try:  # field types resolved now: an unsupported one is refused here, not at decode
+            record._validator()
+        except NameError as exc:
+            raise ConfigurationError(
+                f"{record.__name__}: a field annotation names something undefined: {exc}"
+            ) from exc
         self._build = record._fast() if not validate else None
 
     def dumps(self, obj: Any) -> bytes:
@@ -272,14 +366,22 @@ def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return mf.List(_make_field(args[0], {}), **kwargs)
     if origin in (dict, typing.Dict) or origin is Mapping:  # noqa: UP006
+        key_tp = args[0] if len(args) == 2 else str
         value_tp = args[1] if len(args) == 2 else Any
-        return mf.Dict(keys=mf.String(), values=_make_field(value_tp, {}), **kwargs)
+        if key_tp is int:  # JSON keys are strings: "1" decodes to 1
+            keys: mf.Field[Any] = mf.Integer(strict=False)
+        elif key_tp is str or key_tp is Any:
+            keys = mf.String()
+        else:
+            raise ArgumentTypeError(
+                f"dict keys of type {key_tp!r} are not supported (str or int); "
+                f"supported field types: {SUPPORTED_TYPES}"
+            )
+        return mf.Dict(keys=keys, values=_make_field(value_tp, {}), **kwargs)
     if origin in (typing.Union, types.UnionType):
-        return mf.Raw(**kwargs)
-    raise ArgumentTypeError(
-        f"Record fields of type {tp!r} are not supported: see rxstreams.records for the "
-        "supported types (int, str, datetime, Decimal, nested Records, list[X], ...)"
-    )
+        members = [_make_field(a, {}) for a in args]
+        return _Union(members, _type_name(tp), **kwargs)
+    raise ArgumentTypeError(_unsupported(tp))
 
 
 def _unwrap_optional(tp: Any) -> tuple[bool, Any]:
@@ -311,13 +413,18 @@ def _fast_converter(cls: type[Record]) -> Callable[[Any], Any]:
         name = f.metadata.get("data_key") or f.name
         converters.append((f.name, name, _convert_for(hints[f.name])))
 
+    new = cls.__new__
+    init = cls._raw_init
+
     def build(data: Any) -> Any:
         kwargs = {}
         for attr, key, convert in converters:
             if key in data:
                 value = data[key]
                 kwargs[attr] = value if convert is None or value is None else convert(value)
-        return cls(**kwargs)
+        obj = new(cls)
+        init(obj, **kwargs)
+        return obj
 
     return build
 
@@ -345,8 +452,16 @@ def _convert_for(tp: Any) -> Callable[[Any], Any] | None:
         return None if item is None else _each(item)
     if origin is dict and len(args) == 2:
         value = _convert_for(args[1])
+        if args[0] is int:
+            return _int_keys(value)
         return None if value is None else _each_value(value)
     return None
+
+
+def _int_keys(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    if convert is None:
+        return lambda mapping: {int(k): v for k, v in mapping.items()}
+    return lambda mapping: {int(k): convert(v) for k, v in mapping.items()}
 
 
 def _each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -371,6 +486,8 @@ def _checked_builder(cls: type[Record]) -> Callable[[Any], Any]:
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         key = f.metadata.get("data_key") or f.name
         plan.append((f.name, key, required, _check_for(hints[f.name]), f.metadata.get("validate")))
+    new = cls.__new__
+    init = cls._raw_init
 
     def build(data: Any) -> Any:
         if type(data) is not dict:
@@ -388,7 +505,9 @@ def _checked_builder(cls: type[Record]) -> Callable[[Any], Any]:
                 kwargs[attr] = value
             elif required:
                 raise _Invalid
-        return cls(**kwargs)
+        obj = new(cls)
+        init(obj, **kwargs)
+        return obj
 
     return build
 
@@ -453,6 +572,24 @@ def _check_inner(tp: Any) -> Callable[[Any], Any]:
         return each
     if origin is dict and len(args) == 2:
         item = _check_inner(args[1])
+        if args[0] is int:
+
+            def each_int_key(value: Any) -> Any:
+                if type(value) is not dict:
+                    raise _Invalid
+                out = {}
+                for k, v in value.items():
+                    if type(k) is int:
+                        out[k] = item(v)
+                    elif type(k) is str and k.lstrip("-").isdigit():
+                        out[int(k)] = item(v)
+                    else:
+                        raise _Invalid
+                return out
+
+            return each_int_key
+        if args[0] is not str:
+            return _always_invalid
 
         def each_value(value: Any) -> Any:
             if type(value) is not dict:
@@ -460,6 +597,15 @@ def _check_inner(tp: Any) -> Callable[[Any], Any]:
             return {k: item(v) for k, v in value.items()}
 
         return each_value
+    if origin in (typing.Union, types.UnionType) and all(a in (int, str, bool) for a in args):
+        kinds = tuple(args)
+
+        def one_of(value: Any) -> Any:
+            if type(value) not in kinds:
+                raise _Invalid
+            return value
+
+        return one_of
     return _always_invalid  # anything unusual: marshmallow handles it
 
 
@@ -517,3 +663,303 @@ def _describe(name: str, messages: Any) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# -- class options, field types and descriptors ------------------------------------------------
+
+SUPPORTED_TYPES = (
+    "int, float, str, bool, bytes, datetime, date, time, Decimal, UUID, enums, nested Records, "
+    "list[X], tuple[X, ...], dict[str | int, X], X | None, Union[X, Y] and Any"
+)
+
+_OPTIONS_HELP = (
+    "Record class options supported: serializer='json', validation=True/False, "
+    "include_metadata=False, isodates=True"
+)
+
+
+def _check_options(
+    name: str,
+    serializer: str | None,
+    include_metadata: bool | None,
+    isodates: bool | None,
+    others: Mapping[str, Any],
+) -> None:
+    """Faust's Record class options: the ones that make sense here, or a clear refusal."""
+    if serializer not in (None, "json"):
+        raise ConfigurationError(
+            f"{name}: Records are JSON (serializer={serializer!r} is not supported); to send "
+            "another wire format give the topic value_serializer= (a codec name or object)"
+        )
+    if include_metadata:
+        raise ConfigurationError(
+            f"{name}: include_metadata=True is not supported: rxstreams writes no '__faust' "
+            "metadata, the topic's value_type says what to decode; remove it"
+        )
+    if isodates is False:
+        raise ConfigurationError(
+            f"{name}: isodates=False is not supported: datetimes are always ISO 8601 strings "
+            "in JSON; remove it"
+        )
+    for option in others:
+        hint = {
+            "namespace": "it names Faust's '__faust' metadata, which rxstreams does not "
+            "write; remove it (the topic's value_type says what to decode)",
+            "polymorphic_fields": "a field decodes to its annotated type; remove it",
+            "coerce": "decoding always converts JSON to the annotated types; remove it",
+            "decimals": "Decimal fields are always strings in JSON; remove it",
+            "date_parser": "datetimes are parsed as ISO 8601; use a str field and parse it",
+            "abstract": "declare the shared fields in a Record subclass instead",
+        }.get(option, "not a Record option")
+        raise ConfigurationError(
+            f"{name}: class option {option}= is refused: {hint}. " + _OPTIONS_HELP
+        )
+
+
+def _check_field_types(cls: type[Record]) -> None:
+    """Refuse unsupported field types when the class is defined.
+
+    Annotations naming a class defined later (forward references) cannot be resolved yet:
+    those are checked when the record is first used (a topic declared with it, or a
+    decode), and the error is an :class:`ArgumentTypeError`, never a decode error.
+    """
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError:
+        return
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        try:
+            _field_for(hints[f.name], True, {})
+        except ArgumentTypeError as exc:
+            raise ArgumentTypeError(f"{cls.__name__}.{f.name}: {exc}") from None
+
+
+class FieldDescriptor:
+    """A Record field on the class (``Word.word``): a getter of that field.
+
+    ``Word.word(w)`` returns ``w.word``, so it can be a ``group_by`` key or a ``filter`` /
+    ``map`` function. Equality and hashing are those of any object (identity).
+    """
+
+    __slots__ = ("default", "name", "owner", "type")
+
+    def __init__(self, owner: type[Record], f: dataclasses.Field[Any]) -> None:
+        self.owner = owner
+        self.name = f.name
+        self.type = f.type
+        self.default = f.default
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        # reached only when the instance has no value of its own (built without __init__):
+        # the default, as a dataclass' class attribute gave, else None
+        return None if self.default is dataclasses.MISSING else self.default
+
+    def __call__(self, record: Any) -> Any:
+        return getattr(record, self.name)
+
+    def __repr__(self) -> str:
+        return f"<field {self.owner.__name__}.{self.name}>"
+
+
+# -- instance validation (construction and send) ----------------------------------------------
+
+
+class _Wrong(Exception):
+    def __init__(self, path: str, message: str, more: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(path, message)
+        self.path = path
+        self.message = message
+        #: every (path, message) found (a nested record may have several)
+        self.items = more if more is not None else [(path, message)]
+
+    def under(self, prefix: str) -> _Wrong:
+        items = [(f"{prefix}.{p}" if p else prefix, m) for p, m in self.items]
+        return _Wrong(items[0][0], items[0][1], items)
+
+
+def _instance_validator(cls: type[Record]) -> Callable[[Any], None]:
+    hints = typing.get_type_hints(cls)
+    plan = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        validate = f.metadata.get("validate")
+        if validate is not None and not isinstance(validate, list | tuple):
+            validate = (validate,)
+        plan.append((f.name, _instance_check(hints[f.name]), validate))
+    name = cls.__name__
+
+    def problems(obj: Any) -> list[tuple[str, str]]:
+        values = obj.__dict__
+        found: list[tuple[str, str]] = []
+        for attr, ok, validate in plan:
+            value = values.get(attr)
+            try:
+                ok(value)
+                if validate is not None and value is not None:
+                    for v in validate:
+                        v(value)
+            except _Wrong as exc:
+                found.extend(exc.under(attr).items)
+            except marshmallow.ValidationError as exc:
+                found.append((attr, " ".join(map(str, exc.messages))))
+        return found
+
+    def check(obj: Any) -> None:
+        values = obj.__dict__
+        try:  # the common case: every check passes, one try for all
+            for attr, ok, validate in plan:
+                value = values.get(attr)
+                ok(value)
+                if validate is not None and value is not None:
+                    for v in validate:
+                        v(value)
+            return
+        except (_Wrong, marshmallow.ValidationError):
+            pass
+        found = problems(obj)
+        raise RecordError(f"{name}: " + "; ".join(f"field {p!r}: {m}" for p, m in found))
+
+    check.problems = problems  # type: ignore[attr-defined]
+    return check
+
+
+def _instance_check(tp: Any) -> Callable[[Any], None]:
+    optional, inner_tp = _unwrap_optional(tp)
+    inner = _instance_inner(inner_tp)
+    if optional or inner_tp is Any:
+
+        def maybe(value: Any) -> None:
+            if value is not None:
+                inner(value)
+
+        return maybe
+
+    def required(value: Any) -> None:
+        if value is None:
+            raise _Wrong("", "may not be None")
+        inner(value)
+
+    return required
+
+
+def _kind(kinds: Any, label: str) -> Callable[[Any], None]:
+    exact = kinds if isinstance(kinds, tuple) else (kinds,)
+    no_bool = bool not in exact and any(k is int or k is float for k in exact)
+
+    def check(value: Any) -> None:
+        if type(value) in exact:  # the common case: one set lookup
+            return
+        if not isinstance(value, kinds) or (no_bool and type(value) is bool):
+            raise _Wrong("", f"expected {label}, got {type(value).__name__} {value!r:.40}")
+
+    return check
+
+
+def _instance_inner(tp: Any) -> Callable[[Any], None]:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return lambda value: None
+    if isinstance(tp, type) and issubclass(tp, Record):
+
+        def nested(value: Any) -> None:
+            if not isinstance(value, tp):
+                raise _Wrong("", f"expected {tp.__name__}, got {type(value).__name__}")
+            found = tp._validator().problems(value)  # type: ignore[attr-defined]
+            if found:
+                raise _Wrong(found[0][0], found[0][1], found)
+
+        return nested
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _kind(tp, tp.__name__)
+    simple: dict[Any, tuple[Any, str]] = {
+        int: (int, "int"),
+        bool: (bool, "bool"),
+        str: (str, "str"),
+        float: ((float, int), "float"),
+        bytes: (bytes, "bytes"),
+        dt.datetime: (dt.datetime, "datetime"),
+        dt.date: (dt.date, "date"),
+        dt.time: (dt.time, "time"),
+        Decimal: ((Decimal, int), "Decimal"),
+        uuid.UUID: (uuid.UUID, "UUID"),
+    }
+    if tp in simple:
+        return _kind(*simple[tp])
+    if origin in (list, tuple, typing.Sequence) or origin is typing.List:  # noqa: UP006
+        item = _instance_inner(args[0]) if args else (lambda value: None)
+
+        def each(value: Any) -> None:
+            if not isinstance(value, list | tuple):
+                raise _Wrong("", f"expected a list, got {type(value).__name__}")
+            for i, v in enumerate(value):
+                try:
+                    item(v)
+                except _Wrong as exc:
+                    raise exc.under(str(i)) from None
+
+        return each
+    if origin in (dict, Mapping) or origin is typing.Dict:  # noqa: UP006
+        key = _instance_inner(args[0]) if len(args) == 2 else (lambda value: None)
+        val = _instance_inner(args[1]) if len(args) == 2 else (lambda value: None)
+
+        def each_item(value: Any) -> None:
+            if not isinstance(value, Mapping):
+                raise _Wrong("", f"expected a dict, got {type(value).__name__}")
+            for k, v in value.items():
+                try:
+                    key(k)
+                    val(v)
+                except _Wrong as exc:
+                    raise exc.under(str(k)) from None
+
+        return each_item
+    if origin in (typing.Union, types.UnionType):
+        members = [_instance_check(a) for a in args]
+
+        def any_of(value: Any) -> None:
+            for m in members:
+                try:
+                    m(value)
+                    return
+                except _Wrong:
+                    continue
+            raise _Wrong("", f"expected {_type_name(tp)}, got {type(value).__name__}")
+
+        return any_of
+    raise ArgumentTypeError(_unsupported(tp))
+
+
+def _type_name(tp: Any) -> str:
+    return " | ".join(getattr(a, "__name__", repr(a)) for a in typing.get_args(tp))
+
+
+def _unsupported(tp: Any) -> str:
+    return f"Record fields of type {tp!r} are not supported; supported: {SUPPORTED_TYPES}"
+
+
+class _Union(mf.Field[Any]):
+    """A value that one of the members accepts (tried in order)."""
+
+    def __init__(self, members: list[mf.Field[Any]], label: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.members = members
+        self.label = label
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        for m in self.members:
+            try:
+                m.deserialize(m._serialize(value, attr, obj))
+            except (marshmallow.ValidationError, TypeError, ValueError, AttributeError):
+                continue
+            return m._serialize(value, attr, obj)
+        return value
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        for m in self.members:
+            try:
+                return m.deserialize(value)
+            except marshmallow.ValidationError:
+                continue
+        raise marshmallow.ValidationError(f"Not a valid {self.label}.")

@@ -678,17 +678,54 @@ class Stream(Generic[T]):
         return self._get_bridge().iterate(0, self.ctx.auto_ack)
 
     def events(self) -> AsyncIterator[Event[Any, T]]:
-        """Iterate over the Events themselves (each acked when the iterator moves past it,
-        unless the stream is :meth:`noack`; ``event.ack()`` acks it earlier)."""
+        """Iterate over the Events themselves: key, value, headers, timestamp, message.
+
+        Returns:
+            An async iterator of :class:`~rxstreams.Event` objects (after :meth:`buffer`,
+            lists of them).
+
+        Acks:
+            Each event is acked when the iterator moves past it, unless the stream is
+            :meth:`noack`; ``event.ack()`` (or :meth:`ack`) acks it earlier.
+
+        Errors:
+            As iterating the stream: an error of the pipeline goes to the error policy of
+            the agent iterating it (by default the stream fails, that event uncommitted).
+        """
         return self._get_bridge().iterate(1, self.ctx.auto_ack)
 
     def items(self) -> AsyncIterator[tuple[Any, T]]:
-        """Iterate over ``(key, value)`` pairs."""
+        """Iterate over ``(key, value)`` pairs (Faust's ``items``).
+
+        Returns:
+            An async iterator of ``(event.key, event.value)`` tuples.
+
+        Acks:
+            As iterating the stream: each event is acked when the iterator moves past
+            its pair (not on a :meth:`noack` stream).
+
+        Errors:
+            As iterating the stream.
+        """
         return self._get_bridge().iterate(2, self.ctx.auto_ack)
 
     async def enumerate(self, start: int = 0) -> AsyncIterator[tuple[int, T]]:
         """Iterate over ``(n, value)`` pairs, ``n`` counting from ``start`` (Faust's
-        ``enumerate``). Acks as iterating the stream itself."""
+        ``enumerate``).
+
+        Args:
+            start: the number of the first value.
+
+        Returns:
+            An async iterator of ``(n, value)`` tuples.
+
+        Acks:
+            Unchanged: as iterating the stream itself (each event acked when the loop
+            moves past its pair; not on a :meth:`noack` stream).
+
+        Errors:
+            As iterating the stream.
+        """
         n = start
         async for value in self:
             yield n, value
@@ -716,6 +753,10 @@ class Stream(Generic[T]):
             :meth:`ack`) does. An event never acked is never committed, nor is anything
             after it on its partition, and it counts as in flight (``stream_buffer_maxsize``
             pauses fetching once too many are held), even once nothing references it.
+
+        Errors:
+            None at once; errors of the pipeline go to the agent's error policy, as for
+            the stream it was made from.
         """
         ctx = StreamContext(self.ctx, auto_ack=False)
         return Stream(observable=self._observable, app=self.app, sources=self.sources, ctx=ctx)
@@ -723,8 +764,19 @@ class Stream(Generic[T]):
     def ack(self, event: Event[Any, Any]) -> bool:
         """Ack ``event`` (Faust's ``stream.ack``): the same as ``event.ack()``.
 
+        Args:
+            event: an event this stream (or a :meth:`noack` one) delivered.
+
         Returns:
-            True if this call acked it (False: it was acked already, or moved on).
+            True if this call acked it (False: it was acked already, or its partition
+            moved to another worker).
+
+        Acks:
+            Releases this stream's reference to the event; the offset is committed once
+            it and every earlier offset of its partition are acked.
+
+        Errors:
+            None of its own: acking twice returns False.
         """
         return event.ack()
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from rxstreams import CodecError, ConfigurationError, get_codec, register_codec
+from rxstreams import CodecError, ConfigurationError, Record, RecordError, get_codec, register_codec
+from rxstreams.codecs import codec_for
 
 
 def test_json_round_trip() -> None:
@@ -48,3 +49,48 @@ def test_registered_codec_is_found_by_name() -> None:
 
     register_codec("upper-test", Upper())
     assert get_codec("upper-test").dumps("ab") == b"AB"
+
+
+@pytest.mark.parametrize(
+    ("kind", "good", "wire", "bad"),
+    [
+        (int, 42, b"42", [True, 1.5, "42", None]),
+        (float, 1.5, b"1.5", [False, "1.5", float("nan")]),
+    ],
+)
+def test_number_codecs_round_trip_and_validate(
+    kind: type, good: Any, wire: bytes, bad: list[Any]
+) -> None:
+    """value_type=int/float: the number as JSON text, checked on the way out and in."""
+    codec = codec_for(kind, "json")
+    assert codec.dumps(good) == wire
+    assert codec.loads(wire) == good
+    assert type(codec.loads(wire)) is kind
+    for value in bad:
+        with pytest.raises(CodecError, match=r"expected|finite"):
+            codec.dumps(value)
+    with pytest.raises(CodecError):
+        codec.loads(b'"42"')
+    with pytest.raises(CodecError):
+        codec.loads(b"not json")
+
+
+def test_float_codec_takes_ints_and_str_bytes_codecs_stay() -> None:
+    """float accepts an int (sent as a float); str and bytes keep the str and raw codecs."""
+    assert codec_for(float, "json").dumps(2) == b"2.0"
+    assert codec_for(float, "json").loads(b"2") == 2.0
+    assert codec_for(str, "json").loads(codec_for(str, "json").dumps("é")) == "é"
+    assert codec_for(bytes, "json").dumps(b"\x00") == b"\x00"
+
+
+def test_json_codec_validates_records_inside_values() -> None:
+    """A Record inside a JSON value is validated and written as its to_dict()."""
+
+    class Point(Record):
+        x: int
+
+    p = Point(1)
+    assert get_codec("json").dumps({"p": p}) == b'{"p":{"x":1}}'
+    p.x = "one"  # type: ignore[assignment]
+    with pytest.raises(RecordError, match="field 'x'"):
+        get_codec("json").dumps([p])

@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 WORD_COUNTS = [
-    "   the 4",
     " quick 4",
+    "   the 4",
     "   dog 2",
     "   fox 2",
     "  lazy 2",

@@ -81,6 +81,19 @@ def test_something_that_is_not_a_channel_is_refused_at_declaration(make_app: App
         make_app().agent(42)(agent)
 
 
+def test_a_bare_agent_decorator_is_refused_at_declaration(make_app: AppFactory) -> None:
+    """@app.agent without parentheses would leave a decorator that never runs the
+    function: refused at once, saying to add the parentheses."""
+    app = make_app()
+    with pytest.raises(ConfigurationError, match=r"write @app\.agent\(\)"):
+
+        @app.agent
+        async def forgotten(stream: Stream[int]) -> None:
+            pass
+
+    assert app.agents == {}
+
+
 async def test_a_nested_agent_gets_a_valid_default_topic(make_app: AppFactory) -> None:
     """An agent declared inside a function (qualname with <locals>) reads a topic whose
     name Kafka accepts, and works."""

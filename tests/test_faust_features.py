@@ -715,6 +715,93 @@ async def _record(make_app: AppFactory) -> None:
         Point.loads(b'{"x": "one"}')
 
 
+class _Word(Record):
+    word: str
+    count: int = 1
+
+
+@probe("`Word.word` (a field on the class)")
+async def _descriptor(make_app: AppFactory) -> None:
+    app = make_app()
+    words = app.topic("words", value_type=_Word)
+    for w in ("a", "b", "a"):
+        await words.send(value=_Word(w))
+    assert _Word.word(_Word("x")) == "x"
+    counts: dict[str, int] = {}
+
+    @app.agent(words)
+    async def count(stream: Stream[_Word]) -> None:
+        async def per_word(word: str, ws: Stream[_Word]) -> None:
+            async for w in ws:
+                assert type(w) is _Word
+                counts[word] = counts.get(word, 0) + w.count
+
+        await stream.group_by(_Word.word, name="by-word").each(per_word)
+
+    await app.run(until_idle=True, timeout=30)
+    assert counts == {"a": 2, "b": 1}
+
+
+@probe("`Record.from_data(data)`, `record.asdict()`, `record.to_representation()`")
+async def _from_data(make_app: AppFactory) -> None:
+    w = _Word.from_data({"word": "a", "count": 2})
+    assert w.asdict() == {"word": "a", "count": 2} == w.to_representation()
+    with pytest.raises(rxstreams.RecordError, match="count"):
+        _Word.from_data({"word": "a", "count": "two"})
+
+
+@probe("`record.validate()`, `record.is_valid()`, `record.validate_or_raise()`")
+async def _validate(make_app: AppFactory) -> None:
+    w = _Word("a")
+    assert w.validate() == []
+    assert w.is_valid()
+    w.count = "two"  # type: ignore[assignment]
+    assert not w.is_valid()
+    assert isinstance(w.validate()[0], rxstreams.RecordError)
+    with pytest.raises(rxstreams.RecordError, match="count"):
+        w.validate_or_raise()
+
+
+@probe(
+    '`class Point(faust.Record, serializer="json", validation=True, include_metadata=False, '
+    "isodates=True)`"
+)
+async def _options(make_app: AppFactory) -> None:
+    class Point(Record, serializer="json", validation=True, include_metadata=False, isodates=True):
+        x: int
+
+    with pytest.raises(rxstreams.RecordError, match="x"):
+        Point(x="one")  # type: ignore[arg-type]
+
+    class Loose(Record, validation=False):
+        x: int
+
+    loose = Loose(x="one")  # type: ignore[arg-type]
+    with pytest.raises(rxstreams.RecordError, match="x"):
+        await make_app().topic("loose", value_type=Loose).send(value=loose)
+
+
+@probe('`class Point(faust.Record, namespace="x")`, `include_metadata=True`')
+async def _namespace(make_app: AppFactory) -> None:
+    with pytest.raises(ConfigurationError, match="remove it"):
+
+        class Meta(Record, include_metadata=True):
+            x: int
+
+    class Point(Record, namespace="x"):  # type: ignore[call-arg]
+        x: int
+
+
+@probe("`value_type=int`, `float`, `str`, `bytes`")
+async def _scalar_types(make_app: AppFactory) -> None:
+    app = make_app()
+    for kind, value in ((int, 3), (float, 1.5), (str, "é"), (bytes, b"\x00")):
+        topic = app.topic(f"typed-{kind.__name__}", value_type=kind)
+        assert topic.value_codec.loads(topic.value_codec.dumps(value)) == value
+        with pytest.raises(rxstreams.CodecError):
+            await topic.send(value=[value])
+
+
 @probe('`value_serializer="json"`, `"raw"`')
 async def _serializers(make_app: AppFactory) -> None:
     app = make_app()

@@ -137,6 +137,36 @@ async def test_take_events_yields_lists_of_events_acked_per_list(
     assert committed(broker, "take-events", "t") == 7
 
 
+async def test_take_events_of_a_noack_stream_are_committed_only_once_acked(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """noack().take_events(2, within=1): moving past a list acks nothing; the commit
+    stays at the first event of the oldest list not acked, and reaches the end once the
+    held list is acked (Faust's noack + take_events habit for writing batches)."""
+    fill(broker, "t", list(range(6)))
+    app = make_app("noack-take-events", commit_interval=0.1, commit_every=1)
+    lists: list[list[Event[Any, int]]] = []
+
+    @app.agent(app.topic("t"))
+    async def batches(stream: Stream[int]) -> None:
+        async for events in stream.noack().take_events(2, within=1):
+            lists.append(events)
+            if events[0].value != 2:  # the list [2, 3] is held
+                for event in events:
+                    stream.ack(event)
+
+    async with app:
+        while len(lists) < 3:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)  # commit intervals pass after the loop moved past [2, 3]
+        assert [[e.value for e in events] for events in lists] == [[0, 1], [2, 3], [4, 5]]
+        assert committed(broker, "noack-take-events", "t") == 2
+        assert in_flight(app) == 2
+        assert [e.ack() for e in lists[1]] == [True, True]
+        await asyncio.sleep(1)
+        assert committed(broker, "noack-take-events", "t") == 6
+
+
 async def test_an_agent_ended_by_take_while_the_app_runs_says_why_at_warning(
     make_app: AppFactory, broker: MemoryBroker, caplog: pytest.LogCaptureFixture
 ) -> None:

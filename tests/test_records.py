@@ -6,14 +6,21 @@ import enum
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Union
 
 import marshmallow
 import pytest
 from marshmallow.validate import Range
 
-from rxstreams import ArgumentTypeError, ConfigurationError, RecordError, Stream
-from rxstreams.records import Record, field
+from rxstreams import (
+    ArgumentTypeError,
+    CodecError,
+    ConfigurationError,
+    RecordError,
+    Stream,
+    TopicPartition,
+)
+from rxstreams.records import FieldDescriptor, Record, field
 from rxstreams_memory import MemoryBroker
 from tests.helpers import AppFactory, committed
 
@@ -100,16 +107,20 @@ def test_errors_name_the_field_that_failed(data: bytes, message: str) -> None:
         Order.loads(data)
 
 
-def test_unsupported_field_type_is_reported() -> None:
-    """A field type with no JSON mapping fails when the schema is built, with
-    ArgumentTypeError (a TypeError)."""
+def test_unsupported_field_type_is_refused_at_class_definition() -> None:
+    """A field type with no JSON mapping fails when the class is defined, with
+    ArgumentTypeError (a TypeError) listing the supported types. Today's code accepted the
+    class and failed only when the schema was first built (at decode)."""
+    with pytest.raises(ArgumentTypeError, match=r"Odd\.handle.*complex.*supported: int") as info:
 
-    class Odd(Record):
-        handle: complex
+        class Odd(Record):
+            handle: complex
 
-    with pytest.raises(ArgumentTypeError, match="complex") as info:
-        Odd.schema()
     assert isinstance(info.value, TypeError)
+    with pytest.raises(ArgumentTypeError, match=r"set\[str\]"):
+
+        class Tagged(Record):
+            tags: set[str]
 
 
 @pytest.mark.looptime
@@ -154,8 +165,8 @@ async def test_topic_accepts_a_marshmallow_schema(make_app: AppFactory) -> None:
 
 def test_value_type_must_be_a_record_or_schema(make_app: AppFactory) -> None:
     """Anything else is refused when the topic is declared."""
-    with pytest.raises(ConfigurationError, match="Record class or a marshmallow Schema"):
-        make_app("bad").topic("t", value_type=int)
+    with pytest.raises(ConfigurationError, match="Record class, a marshmallow Schema, int"):
+        make_app("bad").topic("t", value_type=complex)
 
 
 @pytest.mark.parametrize(
@@ -187,3 +198,264 @@ def test_marshmallow_still_decides_what_the_quick_checks_refuse() -> None:
         value: float
 
     assert Reading.from_dict({"value": "1.5"}) == Reading(1.5)
+
+
+# -- issue 10: validation on every send path ------------------------------------------------
+
+
+class Sale(Record):
+    id: int
+    amount: Decimal
+    note: str | None = None
+
+
+def _produced(broker: MemoryBroker, topic: str) -> int:
+    """How many records reached the broker's topic (0 when it does not exist)."""
+    count = broker.partition_count(topic)
+    if count is None:
+        return 0
+    return sum(len(broker.records(TopicPartition(topic, p))) for p in range(count))
+
+
+def _broken() -> Sale:
+    """A Sale made valid, then broken by assignment (construction validates)."""
+    sale = Sale(id=1, amount=Decimal("2.50"))
+    sale.id = None  # type: ignore[assignment]
+    return sale
+
+
+def test_construction_validates_with_a_record_error() -> None:
+    """Sale(id="x") is a RecordError (a CodecError and a ValueError) naming the field;
+    today's code built the record and sent {"id": "x"}."""
+    with pytest.raises(RecordError, match=r"field 'id': expected int, got str") as info:
+        Sale(id="x", amount=Decimal(1))  # type: ignore[arg-type]
+    assert isinstance(info.value, CodecError)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(RecordError, match=r"field 'id': may not be None"):
+        Sale(id=None, amount=Decimal(1))  # type: ignore[arg-type]
+    with pytest.raises(RecordError, match=r"field 'items.1.sku': may not be None; field 'items.1"):
+        Order(id=1, items=[Item("a", Decimal(1)), Item.__new__(Item)], placed_at=datetime.now())
+
+
+def test_validation_false_class_option_defers_the_check_to_send() -> None:
+    """validation=False (a Faust class option): construction does not check, dumps does."""
+
+    class Loose(Record, validation=False):
+        n: int
+
+    loose = Loose(n="x")  # type: ignore[arg-type]
+    assert not loose.is_valid()
+    assert [str(e) for e in loose.validate()] == ["Loose: field 'n': expected int, got str 'x'"]
+    with pytest.raises(RecordError, match="field 'n'"):
+        loose.dumps()
+
+
+@pytest.mark.looptime
+async def test_topic_send_validates_before_producing(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """topic.send(value=Sale(id=None)) on a Record topic, and a Record sent on a plain JSON
+    topic: RecordError, and nothing reaches the broker (today's code wrote {"id": null},
+    and the app's own agent then stopped on it)."""
+    app = make_app("shop")
+    typed = app.topic("sales", value_type=Sale)
+    plain = app.topic("plain")
+    with pytest.raises(RecordError, match="field 'id': may not be None"):
+        await typed.send(value=_broken())
+    with pytest.raises(RecordError, match="field 'id'"):
+        await typed.send(key=_broken(), value=Sale(id=2, amount=Decimal(1)))
+    with pytest.raises(RecordError, match="field 'id'"):
+        await plain.send(value={"nested": [_broken()]})
+    with pytest.raises(RecordError, match="field 'id'"):
+        await typed.send(value={"id": None, "amount": "1"})
+    assert _produced(broker, "sales") == 0
+    assert _produced(broker, "plain") == 0
+    await (await plain.send(value={"nested": [Sale(id=3, amount=Decimal("1.5"))]}))
+    (m,) = broker.records(TopicPartition("plain", 0))
+    assert m.value == b'{"nested":[{"id":3,"amount":"1.5","note":null}]}'
+
+
+@pytest.mark.looptime
+async def test_agent_and_event_send_paths_validate(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """Agent.send, Agent.cast, Agent.ask, Event.send, Event.forward and Channel.send with
+    an invalid Record raise RecordError and produce nothing."""
+    app = make_app("paths")
+    out = app.topic("out", value_type=Sale)
+    channel = app.channel()
+    failures: list[str] = []
+
+    @app.agent(app.topic("sales", value_type=Sale))
+    async def relay(stream: Stream[Sale]) -> Any:
+        async for event in stream.events():
+            attempts = (
+                event.send(out, value=_broken()),
+                event.forward(out, value=_broken()),
+                channel.send(value=_broken()),
+            )
+            for attempt in attempts:
+                try:
+                    await attempt
+                except RecordError as exc:
+                    failures.append(str(exc))
+            yield event.value.id
+
+    async with app:
+        for call in (
+            lambda: relay.send(_broken()),
+            lambda: relay.ask(_broken(), timeout=5),
+        ):
+            with pytest.raises(RecordError, match="field 'id'"):
+                await call()
+        with pytest.raises(RecordError, match="field 'id'"):
+            await relay.cast(_broken())
+        assert await relay.ask(Sale(id=5, amount=Decimal(1)), timeout=5) == 5
+    assert failures == ["Sale: field 'id': may not be None"] * 3
+    assert _produced(broker, "out") == 0
+    assert [m.value for m in broker.records(TopicPartition("sales", 0))] == [
+        b'{"id":5,"amount":"1","note":null}'
+    ]
+
+
+# -- issue 10: field types ------------------------------------------------------------------
+
+
+class Mixed(Record):
+    ref: int | str
+    counts: dict[int, str] = field(default_factory=dict)
+    maybe: list[Item] | None = None
+    picked: Union[int, Item, None] = None  # noqa: UP007
+
+
+def test_union_fields_reject_other_values() -> None:
+    """int | str accepts both and refuses a list (today's code let anything through)."""
+    assert Mixed.from_data({"ref": 3}).ref == 3
+    assert Mixed.from_data({"ref": "a"}).ref == "a"
+    with pytest.raises(RecordError, match=r"field 'ref': Not a valid int \| str"):
+        Mixed.from_data({"ref": [1]})
+    with pytest.raises(RecordError, match=r"field 'ref': expected int \| str, got list"):
+        Mixed(ref=[1])  # type: ignore[arg-type]
+    picked = Mixed.loads(b'{"ref": 1, "picked": {"sku": "a", "price": "2"}}').picked
+    assert picked == Item("a", Decimal(2))
+    assert Mixed.loads(Mixed(ref=1, picked=Item("b", Decimal(1))).dumps()).picked == Item(
+        "b", Decimal(1)
+    )
+
+
+def test_dict_with_int_keys_converts_json_keys() -> None:
+    """dict[int, str]: JSON's string keys decode to ints (both decode paths), and a key
+    that is not an int is a RecordError; encoding writes them as JSON strings."""
+    m = Mixed(ref=1, counts={1: "a", 20: "b"})
+    assert m.dumps() == b'{"ref":1,"counts":{"1":"a","20":"b"},"maybe":null,"picked":null}'
+    assert Mixed.loads(m.dumps()) == m
+    assert Mixed.codec(validate=False).loads(m.dumps()) == m
+    assert Mixed.from_data({"ref": 1, "counts": {"-3": "x"}}).counts == {-3: "x"}
+    with pytest.raises(RecordError, match="field 'counts"):
+        Mixed.from_data({"ref": 1, "counts": {"one": "a"}})
+    with pytest.raises(RecordError, match=r"field 'counts\.one'"):
+        Mixed(ref=1, counts={"one": "a"})  # type: ignore[dict-item]
+
+
+def test_forward_reference_to_an_unsupported_type_is_refused_when_the_topic_is_declared(
+    make_app: AppFactory,
+) -> None:
+    """A field naming a class defined later cannot be checked at class definition: it is
+    refused (ArgumentTypeError) when a topic is declared with the record, not at decode."""
+    with pytest.raises(ArgumentTypeError, match="Later"):
+        make_app("fwd").topic("t", value_type=Early)
+
+
+class Early(Record):
+    later: Later  # defined below: checked when first used
+
+
+class Later:
+    """Not a Record: no JSON mapping."""
+
+
+# -- issue 10: Faust's Record API -------------------------------------------------------------
+
+
+class Word(Record):
+    word: str
+    count: int = 1
+
+
+def test_field_descriptors_are_getters() -> None:
+    """Word.word is a descriptor: called on a record it returns the field; it keeps
+    identity equality and hashing (usable as a dict key); instances read their values."""
+    w = Word("hi", 2)
+    assert isinstance(Word.word, FieldDescriptor)
+    assert Word.word(w) == "hi"
+    assert Word.count(w) == 2
+    assert list(map(Word.word, [w, Word("yo")])) == ["hi", "yo"]
+    assert {Word.word: 1, Word.count: 2}[Word.word] == 1
+    assert Word.word != Word.count
+    assert Word.word != "word"
+    assert repr(Word.word) == "<field Word.word>"
+    assert Word("x") == Word("x", 1)
+
+
+def test_from_data_asdict_and_to_representation() -> None:
+    """Faust's names: from_data validates, asdict keeps values as they are,
+    to_representation is the JSON-ready dict."""
+    item = Item.from_data({"sku": "a", "price": "1.5"})
+    assert item == Item("a", Decimal("1.5"))
+    with pytest.raises(RecordError, match="field 'price'"):
+        Item.from_data({"sku": "a", "price": "zz"})
+    o = Order(id=1, items=[item], placed_at=datetime(2026, 1, 1))
+    assert o.asdict()["items"] == [item]
+    assert o.to_representation()["items"] == [{"sku": "a", "price": "1.5", "qty": 1}]
+
+
+def test_faust_class_options_supported_or_refused() -> None:
+    """serializer='json', validation=, include_metadata=False, isodates=True are accepted;
+    the others are refused at class definition with what to write instead."""
+
+    class Fine(Record, serializer="json", validation=True, include_metadata=False, isodates=True):
+        n: int
+
+    assert Fine(1).n == 1
+    refused = [
+        ({"serializer": "avro"}, "value_serializer="),
+        ({"include_metadata": True}, "no '__faust' metadata"),
+        ({"isodates": False}, "always ISO 8601"),
+        ({"namespace": "shop.orders"}, "namespace= is refused"),
+        ({"coerce": True}, "coerce= is refused"),
+    ]
+    for options, message in refused:
+        with pytest.raises(ConfigurationError, match=message):
+
+            class Bad(Record, **options):  # type: ignore[call-arg]
+                n: int
+
+
+@pytest.mark.looptime
+async def test_field_descriptor_as_group_by_key_and_filter(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """stream.group_by(Word.word, name="by-word") and filter/map with the descriptor: the
+    grouped substreams yield Words (not dicts) and both topics are committed to their end."""
+    app = make_app("words", topic_partitions=2)
+    words = app.topic("words", value_type=Word, partitions=2)
+    for i, text in enumerate(["a", "b", "a", "", "c", "a"]):
+        await words.send(key=str(i), value=Word(text))
+    seen: dict[str, list[Word]] = {}
+
+    @app.agent(words)
+    async def count(stream: Stream[Word]) -> None:
+        async def per_word(word: str, ws: Stream[Word]) -> None:
+            async for w in ws:
+                seen.setdefault(word, []).append(w)
+
+        await stream.filter(Word.word).group_by(Word.word, name="by-word").each(per_word)
+
+    await app.run(until_idle=True, timeout=30)
+    assert {k: len(v) for k, v in seen.items()} == {"a": 3, "b": 1, "c": 1}
+    assert all(type(w) is Word for ws in seen.values() for w in ws)
+    assert app.topic("words-by-word-repartition").value_type is Word
+    for p in range(2):
+        assert committed(broker, "words", "words", p) == len(
+            broker.records(TopicPartition("words", p))
+        )

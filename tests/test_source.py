@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import orjson
 import pytest
@@ -191,3 +192,35 @@ async def test_random_bytes_to_a_record_topic_end_as_the_policy_says(
 class FuzzOrder(Record):
     id: int
     amount: int
+
+
+class _BrokenCodec:
+    """A codec with a bug (not bad data): loads raises TypeError on every record."""
+
+    def dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def loads(self, data: bytes) -> Any:
+        return orjson.loads(data)["n"] + "!"  # int + str: TypeError, whatever the record
+
+
+async def test_a_schema_fault_is_never_skipped_as_bad_data(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """on_decode_error='skip' applies to records that are bad (CodecError, ValueError),
+    not to a fault of the schema or codec: the app stops with a CodecError and the offset
+    of the first valid record is not committed. Today's code skipped every record and
+    committed past them all (silent loss)."""
+    fill(broker, "t", [{"n": 1}, {"n": 2}])
+    app = make_app("schema-fault")
+    seen: list[Any] = []
+
+    @app.agent(app.topic("t", value_serializer=_BrokenCodec(), on_decode_error="skip"))
+    async def read(stream: Stream[Any]) -> None:
+        async for v in stream:
+            seen.append(v)
+
+    with pytest.raises(CodecError, match=r"t\[0\]@0: TypeError.*fault of the topic's schema"):
+        await app.run(until_idle=True, timeout=30)
+    assert seen == []
+    assert committed(broker, "schema-fault", "t") in (None, 0)

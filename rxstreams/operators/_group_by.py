@@ -398,8 +398,15 @@ def _repartition_topic(
     source = sources[0]
     partitions = app.topics[source.name].partitions or app.conf.topic_partitions
     if topic is None or isinstance(topic, str):
+        # the values keep the source's type and codec (Records stay Records); the keys are
+        # new (what ``key`` returns), so they get the app's key serializer
+        origin = app.topics[source.name]
         through = app.topic(
-            topic or f"{source.name}-{name}-repartition", partitions=partitions, internal=True
+            topic or f"{source.name}-{name}-repartition",
+            partitions=partitions,
+            internal=True,
+            value_type=origin.value_type,
+            value_serializer=None if origin.value_type is not None else origin.value_codec,
         )
     else:
         through = topic
@@ -442,11 +449,16 @@ async def _forward(
             k = key(event.value)
         except Exception as exc:
             if ctx.handle(event, exc):
+                del event
                 continue
             pin(event)
             raise
         # the bridge acks the event when this loop moves on: after the send is queued
         await send(key=k, value=event.value, headers=event.headers, timestamp=event.timestamp)
+        # let go of it before waiting for the next one: a value a pipe() operator derived
+        # (a fork) keeps its input event alive, and that input's own ack waits until it
+        # is freed
+        del event
 
 
 def _once(start: Callable[[], object]) -> Callable[[], None]:

@@ -21,6 +21,7 @@ from ..events import Event
 from ..logging import get_logger
 from ..runtime.tokens import merge, pin
 from ._combine import check_streams
+from ._take import settle
 
 if TYPE_CHECKING:
     from ..streams import Stream
@@ -205,9 +206,13 @@ class _Windows:
         self.observer.on_completed()
 
     def dispose(self) -> None:
-        """Unsubscribed: what the windows hold is let go (acked as dropped, unless failed)."""
+        """Unsubscribed (a ``take`` downstream ended, say): what the windows hold was not
+        joined yet, so it is settled as unprocessed (acked if another stream of the app
+        reads its topic, else pinned so the next run of the group gets it)."""
         self._stop()
+        held = [entry[3] for heap in self.heaps for entry in heap]
         self._clear()
+        settle(held)
 
     # -- matching -------------------------------------------------------------------------------
 

@@ -56,3 +56,7 @@ async def _forward_all(feed: Stream[Any], target: Target) -> None:
                 await forward(take_over(e) if type(e) is Event else e)
         else:
             await forward(item)
+        # let go of it before waiting for the next one: a value a pipe() operator derived
+        # (a fork) keeps its input event alive, and that input's own ack waits until it
+        # is freed
+        del item

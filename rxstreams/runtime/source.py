@@ -21,7 +21,7 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from ..codecs import JSONCodec
-from ..errors import CodecError
+from ..errors import CodecError, RxStreamsError
 from ..events import Event
 from ..logging import get_logger
 from ..types import CodecT, MessageT
@@ -238,6 +238,12 @@ class Source:
         if isinstance(exc, orjson.JSONDecodeError):  # the JSON codec's loads, called directly
             exc = CodecError(f"not valid JSON: {exc}")
         where = f"{m.topic}[{m.partition}]@{m.offset}"
+        if not _bad_data(exc):
+            raise CodecError(
+                f"cannot decode {where}: {exc!r} is a fault of the topic's schema or codec, "
+                "not of the record, so on_decode_error does not apply: its offset is not "
+                "committed and the app stops (fix the schema or codec)"
+            ) from exc
         policy = self.on_decode_error
         if policy == "skip":
             log.warning(
@@ -348,6 +354,16 @@ class Source:
         dropped = sum(n for n, _ in self._held)
         self._held.clear()
         return dropped
+
+
+def _bad_data(exc: BaseException) -> bool:
+    """Whether a decode error blames the record (CodecError, ValueError) rather than the
+    schema or codec (an unsupported Record field type, a NameError, a TypeError...)."""
+    if isinstance(exc, CodecError):
+        return True
+    if isinstance(exc, RxStreamsError):
+        return False
+    return isinstance(exc, ValueError | LookupError)
 
 
 def _loads_of(codec: CodecT) -> Callable[[bytes], Any]:

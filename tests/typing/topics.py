@@ -30,3 +30,13 @@ assert_type(untyped, Topic[Any, Any])
 
 async def send_one() -> None:
     await orders.send(key="o-1", value=Order(id=1, amount=9.5))
+
+
+counts = app.topic("counts", key_type=str, value_type=int)
+assert_type(counts, Topic[str, int])
+prices = app.topic("prices", value_type=float)
+assert_type(prices, Topic[Any, float])
+
+assert_type(Order.from_data({"id": 1, "amount": 2.0}), Order)
+assert_type(Order(id=1, amount=2.0).asdict(), dict[str, Any])
+assert_type(Order(id=1, amount=2.0).validate_or_raise(), None)
