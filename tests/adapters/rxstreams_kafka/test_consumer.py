@@ -1,4 +1,4 @@
-"""The consumer against Tansu: commits, group rebalances, pause/resume, subscriptions, errors."""
+"""The consumer against Apache Kafka: commits, rebalances, pause/resume, subscriptions, errors."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ async def test_a_new_member_resumes_at_the_committed_offset(
 
     second, _ = await make_consumer("second", [topic], group_id=group, auto_offset_reset="latest")
     assert offsets(await consume(second, 3)) == {tp: [2, 3, 4]}
-    # the first member left at stop(), even in the group's generation 0 on Tansu: the
-    # second did not wait for its session (2 s) to expire and the group to re-form
+    # the first member left the group at stop(): the second did not wait for its
+    # session (2 s) to expire and the group to re-form
     assert loop.time() - stopped < 3.0
 
 
