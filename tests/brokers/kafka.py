@@ -273,10 +273,11 @@ class KafkaBroker:
     front of it, say). ``jvm_options`` are added to the ``java`` command line.
 
     :meth:`start` formats the log directory the first time, starts the broker and waits
-    until it answers a metadata request; :meth:`kill` is a SIGKILL, after which
-    :meth:`start` brings it back on the same log directory and ports; :meth:`stop` is a
-    graceful shutdown. Every broker started here dies with the process that started it,
-    unless ``detached`` (the development broker of ``scripts/kafka``).
+    until it answers a metadata request and names a group coordinator; :meth:`kill` is a
+    SIGKILL, after which :meth:`start` brings it back on the same log directory and
+    ports; :meth:`stop` is a graceful shutdown. Every broker started here dies with the
+    process that started it, unless ``detached`` (the development broker of
+    ``scripts/kafka``).
     """
 
     def __init__(
@@ -394,6 +395,13 @@ class KafkaBroker:
                 f"{done.returncode}):\n{(done.stdout + done.stderr).strip()[-4000:]}"
             )
 
+    def choose_ports(self) -> dict[str, int]:
+        """Pick free loopback ports for every listener now (:meth:`start_async` does it
+        itself otherwise, and retries with others if one was taken meanwhile)."""
+        names = ("PLAINTEXT", "CONTROLLER", *self.extra_listeners)
+        self.ports = {name: free_port() for name in names}
+        return self.ports
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self, timeout: float = START_TIMEOUT, say: Callable[[str], None] = _quiet) -> None:
@@ -419,9 +427,7 @@ class KafkaBroker:
         fixed = bool(self.ports)
         for attempt in range(1 if fixed else 3):
             if not fixed:
-                self.ports = {
-                    name: free_port() for name in ("PLAINTEXT", "CONTROLLER", *self.extra_listeners)
-                }
+                self.choose_ports()
             config = self._write_config()
             if not (self.data / "meta.properties").exists():
                 shutil.rmtree(self.data, ignore_errors=True)
@@ -461,8 +467,8 @@ class KafkaBroker:
             )
 
     async def _wait_ready(self, timeout: float) -> None:
-        """Until the broker lists itself in a metadata answer; KafkaBrokerError if it exits
-        or does not answer within ``timeout``."""
+        """Until the broker answers (see :func:`_answers`); KafkaBrokerError if it exits or
+        does not answer within ``timeout``."""
         assert self.process is not None
         deadline = time.monotonic() + timeout
         port = self.port
@@ -511,14 +517,24 @@ class KafkaBroker:
 
 
 async def _answers(bootstrap: str) -> bool:
-    """Whether the broker at ``bootstrap`` answers a metadata request naming itself."""
+    """Whether the broker at ``bootstrap`` answers a metadata request naming itself, and
+    names a group coordinator.
+
+    The first FindCoordinator creates the ``__consumer_offsets`` topic; until it exists,
+    every group's first lookup fails with GROUP_COORDINATOR_NOT_AVAILABLE, which aiokafka
+    retries and logs at ERROR: a broker is ready once that is over.
+    """
     from aiokafka import AIOKafkaClient
+    from aiokafka.client import CoordinationType
     from aiokafka.errors import KafkaError
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
         await client.bootstrap()
-        return bool(client.cluster.brokers())
+        if not client.cluster.brokers():
+            return False
+        await client.coordinator_lookup(CoordinationType.GROUP, "rxstreams-broker-ready")
+        return True
     except (KafkaError, OSError):
         return False
     finally:

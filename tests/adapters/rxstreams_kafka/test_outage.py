@@ -112,8 +112,8 @@ async def link(kafka_broker: Callable[..., KafkaBroker]) -> AsyncIterator[Cuttab
     link = CuttableLink()
     await link.open()
     broker = kafka_broker(advertised_port=link.port)
+    link.target = broker.choose_ports()["PLAINTEXT"]
     await broker.start_async()
-    link.target = broker.port
     try:
         yield link
     finally:
