@@ -122,9 +122,10 @@ async def test_a_broker_killed_and_restarted_keeps_its_topics_and_ports(
 
 @pytest.mark.kafka
 def test_scripts_kafka_starts_prints_the_address_last_and_stops(tmp_path: Path) -> None:
-    """``bash scripts/kafka start`` waits until the broker answers and prints
-    ``127.0.0.1:PORT`` last; ``status`` says the same; ``stop`` stops it (the cache is the
-    user's, the run directory one of this test's)."""
+    """What ``bash scripts/kafka`` runs (it execs ``python -m tests.brokers.kafka`` in the
+    project's venv): ``start`` waits until the broker answers and prints ``127.0.0.1:PORT``
+    last; ``status`` says the same; ``stop`` stops it (the jars are the user's cache's,
+    the run directory is this test's)."""
     cache = tmp_path / "cache"
     (cache / f"kafka-{kafka.VERSION}").mkdir(parents=True)
     # the jars of the user's cache (fetched by the session hook), the run directory ours
