@@ -18,7 +18,7 @@ from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig, Rebala
 
 from ._config import bootstrap_servers
 from ._consumer import KafkaConsumer
-from ._errors import translate, translate_errors
+from ._errors import KAFKA_ERRORS, translate, translate_errors
 from ._producer import KafkaProducer
 from ._reader import KafkaReader
 
@@ -29,7 +29,7 @@ __all__ = ("KafkaTransport",)
 
 log = get_logger(__name__)
 
-#: how long create_topics waits for new topics to show in the broker's metadata
+#: how long create_topics waits for new topics to be ready (see _until_visible)
 _VISIBLE_WITHIN = 10.0
 
 
@@ -96,7 +96,7 @@ class KafkaTransport:
 
         ``retention_ms`` becomes the topic's ``retention.ms``, ``compacting`` its
         ``cleanup.policy=compact``; ``internal`` means nothing to Kafka. Returns once the
-        broker's metadata shows the new topics (see :func:`_until_visible`).
+        new topics are ready to use (see :func:`_until_visible`).
         """
         self._check_open()
         specs: dict[str, TopicSpec] = {}
@@ -204,10 +204,13 @@ async def _until_visible(admin: Any, specs: Sequence[TopicSpec]) -> None:
                 for p in partitions:
                     topics = by_leader.setdefault(p["leader"], {})
                     topics.setdefault(found["topic"], []).append(p["partition"])
+        waiting: set[str] = set()
         for leader, topics in by_leader.items():
-            if await _leads(admin, leader, topics):
-                for topic in topics:
-                    del wanted[topic]
+            if not await _leads(admin, leader, topics):
+                waiting.update(topics)  # a topic is ready once all its leaders answer
+        for topics in by_leader.values():
+            for topic in topics.keys() - waiting:
+                wanted.pop(topic, None)
         if not wanted:
             return
         if loop.time() > deadline:
@@ -217,10 +220,13 @@ async def _until_visible(admin: Any, specs: Sequence[TopicSpec]) -> None:
 
 
 async def _leads(admin: Any, leader: int, topics: dict[str, list[int]]) -> bool:
-    """Whether broker ``leader`` answers ListOffsets (LATEST) for all these partitions."""
+    """Whether broker ``leader`` answers ListOffsets (LATEST) for all these partitions
+    (not yet, if it cannot be reached right now: the caller asks again, within its bound)."""
     request = OffsetRequest(-1, 0, [(t, [(p, -1) for p in ps]) for t, ps in topics.items()])
-    with translate_errors(f"listing the offsets of {sorted(topics)}"):
+    try:
         response = await admin._client.send(leader, request)
+    except KAFKA_ERRORS:
+        return False
     return all(part[1] == 0 for _topic, parts in response.topics for part in parts)
 
 

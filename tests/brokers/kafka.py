@@ -142,6 +142,8 @@ SETTINGS: dict[str, str] = {
 
 log = logging.getLogger(__name__)
 
+_LINUX = sys.platform == "linux"  # prctl(PR_SET_PDEATHSIG) is Linux's
+
 
 class KafkaBrokerError(RuntimeError):
     """The broker could not be fetched or started; the message says why and what to do."""
@@ -463,7 +465,7 @@ class KafkaBroker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=self.detached,
-                preexec_fn=None if self.detached else _die_with_parent,
+                preexec_fn=None if self.detached or not _LINUX else _die_with_parent,
             )
 
     async def _wait_ready(self, timeout: float) -> None:
