@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from aiokafka import AIOKafkaClient
+from aiokafka.errors import KafkaConnectionError
 
 from rxstreams.messages import TopicSpec
 from rxstreams_kafka import KafkaTransport
@@ -160,3 +162,45 @@ def test_scripts_kafka_starts_prints_the_address_last_and_stops(tmp_path: Path) 
     assert run("status").returncode == 1
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+
+
+@pytest.mark.kafka
+async def test_a_broker_with_a_sasl_listener_authenticates_on_it(
+    kafka_broker: Callable[..., kafka.KafkaBroker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second listener with its own security protocol and settings (what the TLS/SASL
+    tests build on): a client authenticating with SASL PLAIN on it gets the cluster's
+    metadata, advertised on that listener; a wrong password is refused."""
+    jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'user_alice="alice-secret";'
+    )
+    broker = kafka_broker(
+        listeners={"SASL": "SASL_PLAINTEXT"},
+        config={
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl.plain.sasl.jaas.config": jaas,
+        },
+    )
+    await broker.start_async()
+    port = broker.ports["SASL"]
+
+    async def connect(password: str) -> list[str]:
+        client = AIOKafkaClient(
+            bootstrap_servers=f"127.0.0.1:{port}",
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username="alice",
+            sasl_plain_password=password,
+        )
+        try:
+            await client.bootstrap()
+            return [f"{b.host}:{b.port}" for b in client.cluster.brokers()]
+        finally:
+            await client.close()
+
+    assert await connect("alice-secret") == [f"127.0.0.1:{port}"]
+    with pytest.raises(KafkaConnectionError):  # aiokafka's bootstrap says only that
+        await connect("wrong")
+    said = [r.getMessage() for r in caplog.records if r.name == "aiokafka"]
+    assert any("SaslAuthenticationFailed" in line for line in said), said
