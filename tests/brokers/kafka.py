@@ -418,7 +418,7 @@ class KafkaBroker:
     async def start_async(
         self, timeout: float = START_TIMEOUT, say: Callable[[str], None] = _quiet
     ) -> None:
-        """Start (or start again) and wait until the broker answers a metadata request.
+        """Start (or start again) and wait until the broker answers (see :func:`_answers`).
 
         The first start picks free ports; if one was taken meanwhile (the broker exits
         saying so), it tries again with others. A restart keeps the ports and the data.
