@@ -382,8 +382,8 @@ class KafkaBroker:
             libs,
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            # one argument: a random id may start with "-", which argparse takes for an option
+            f"--cluster-id={cluster_id}",
             "-c",
             str(config),
             heap="256m",
