@@ -164,7 +164,7 @@ def _stage(app: App, s: Any, index: int, name: str, param: int, record: Record) 
         @app.agent(branch, name="branch")
         async def branch_sink(stream: Stream[list[int]]) -> None:
             async for bundle in stream:
-                await asyncio.sleep(0.01 * param)
+                await asyncio.sleep(param)  # seconds: it may outlast a join window
                 record.branch.update(bundle)
 
         return s.tee(branch)

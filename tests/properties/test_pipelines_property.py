@@ -42,7 +42,7 @@ def plans(draw: st.DrawFn) -> Plan:
     if not join and "through_channel" not in names:
         choices.append("repartition")  # repartitioning reads exactly one topic
     group_by = draw(st.sampled_from(choices))
-    work = draw(st.sampled_from([0, 10, 200]))
+    work = draw(st.sampled_from([0, 10, 200, 5000]))  # 5 s: longer than a join's window
     crash_after = draw(st.integers(0, inputs * 2))
     return Plan(inputs, partitions, join, tuple(middle), group_by, work, crash_after)
 
@@ -57,7 +57,7 @@ def run(plan: Plan) -> None:
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(plans())
-@example(Plan(4, 1, True, (("through_channel", 1),), "", 200, 1))  # the runtime issue's defect
+@example(Plan(4, 1, True, (("through_channel", 1),), "", 5000, 1))  # the runtime issue's defect
 @example(Plan(6, 2, False, (("buffer", 3), ("filter", 1)), "", 10, 1))
 @example(Plan(6, 1, False, (("tee", 5), ("take", 2)), "repartition", 10, 2))
 # found by this test: join's windows were acked as dropped when a take after it ended
