@@ -33,11 +33,15 @@ from typing import Any
 
 from .agents import Agent
 from .app import App
-from .commands import Command
+from .commands import Command, argument, option
 from .errors import ConfigurationError, RxStreamsError
 from .logging import configure
 
-__all__ = ("find_app", "main")
+__all__ = ("argument", "find_app", "main", "option")
+
+#: Faust's level names (its ``-l`` takes crit, error, warn, info, debug) that the
+#: standard library does not know
+_LEVEL_ALIASES = {"CRIT": "CRITICAL"}
 
 #: the description ``rxstreams --help`` shows (plain text: no reST markup)
 DESCRIPTION = (
@@ -80,7 +84,8 @@ def _parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     common.add_argument(
         "-l",
         "--loglevel",
-        help="lowest log level shown: debug, info (default), warning, error (any case)",
+        help="lowest log level shown: debug, info (default), warning (or warn), error, "
+        "critical (or crit), in any case",
     )
     common.add_argument(
         "--json-logs", action="store_true", help="log one JSON object per line on stderr"
@@ -237,7 +242,8 @@ def main(argv: Sequence[str] | None = None, *, app: App | None = None) -> int:
         return 1
     args = parser.parse_args(args_list)
     try:
-        configure(level=args.loglevel or "INFO", json=args.json_logs)
+        level = (args.loglevel or "INFO").upper()
+        configure(level=_LEVEL_ALIASES.get(level, level), json=args.json_logs)
     except ValueError as exc:
         parser.error(str(exc))
     try:

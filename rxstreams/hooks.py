@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .errors import ConfigurationError, TaskError
 from .messages import TopicPartition
@@ -30,8 +30,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Signal:
     """Faust's signal spelling: ``@app.on_partitions_assigned.connect``.
 
-    A receiver is called as Faust calls it, ``receiver(app, partitions)`` with the set of
-    :class:`~rxstreams.TopicPartition`; it may be a plain or an ``async`` function.
+    A receiver is called as Faust calls it, ``receiver(app, partitions, signal=signal)``
+    with the set of :class:`~rxstreams.TopicPartition` (``signal=`` only when it takes
+    ``signal`` or ``**kwargs``); it may be a plain or an ``async`` function.
     """
 
     def __init__(self, hooks: AppHooks, name: str) -> None:
@@ -39,8 +40,18 @@ class Signal:
         self.name = name
         self.receivers: list[Receiver] = []
 
-    def connect(self, receiver: F) -> F:
-        """Call ``receiver(app, partitions)`` at each step; returns it (a decorator)."""
+    @overload
+    def connect(self, receiver: F, /) -> F: ...
+
+    @overload
+    def connect(self, receiver: None = None, /) -> Callable[[F], F]: ...
+
+    def connect(self, receiver: Any = None, /) -> Any:
+        """Call ``receiver(app, partitions)`` at each step (with ``signal=`` this signal
+        when it takes ``signal`` or ``**kwargs``, as Faust does); returns it. Usable as
+        ``@signal.connect`` and ``@signal.connect()``."""
+        if receiver is None:
+            return self.connect
         if not callable(receiver):
             raise ConfigurationError(f"app.{self.name}.connect takes a function, not {receiver!r}")
         self.receivers.append(receiver)
@@ -54,7 +65,8 @@ class Signal:
 
     async def send(self, app: App, partitions: frozenset[TopicPartition]) -> None:
         for receiver in list(self.receivers):
-            await _call(f"app.{self.name} receiver", receiver, app, set(partitions))
+            kwargs = {"signal": self} if _takes_signal(receiver) else {}
+            await _call(f"app.{self.name} receiver", receiver, app, set(partitions), **kwargs)
 
     def __repr__(self) -> str:
         return f"<Signal {self.name} receivers={len(self.receivers)}>"
@@ -122,10 +134,19 @@ class AppHooks(Participant):
             await _call("@app.on_stopped hook", fun)
 
 
-async def _call(what: str, fun: Callable[..., Any], *args: Any) -> None:
+def _takes_signal(fun: Callable[..., Any]) -> bool:
+    """Whether ``fun`` takes ``signal=`` (Faust passes it to every receiver)."""
+    try:
+        parameters = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD or p.name == "signal" for p in parameters)
+
+
+async def _call(what: str, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     name = getattr(fun, "__qualname__", repr(fun))
     try:
-        result = fun(*args)
+        result = fun(*args, **kwargs)
         if inspect.isawaitable(result):
             await result
     except Exception as exc:

@@ -155,6 +155,22 @@ def test_log_level_option_turns_debug_on(capsys: pytest.CaptureFixture[str]) -> 
     assert (line["event"], line["level"], line["n"]) == ("debug_probe", "debug", 1)
 
 
+@pytest.mark.parametrize("level", ["info", "Warn", "crit", "CRITICAL", "error"])
+def test_faust_log_level_names_are_accepted(level: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`-l` takes the names Faust's does (crit, error, warn, info, debug) and the
+    standard library's, in any case."""
+    assert main(["-l", level, "agents", "examples.orders:app"]) == 0
+    assert "running_totals" in capsys.readouterr().out
+
+
+def test_option_and_argument_import_from_the_cli_module_as_from_faust_cli() -> None:
+    """`from faust.cli import option` becomes `from rxstreams.cli import option`."""
+    import rxstreams
+    from rxstreams import cli
+
+    assert (cli.option, cli.argument) == (rxstreams.option, rxstreams.argument)
+
+
 def test_unknown_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown level exits 2 with the reason, like any bad option."""
     with pytest.raises(SystemExit) as exit_:

@@ -133,7 +133,7 @@ def test_hooks_are_async_functions_without_arguments() -> None:
     with pytest.raises(ConfigurationError, match="async function"):
         app.on_startup_finished = plain  # type: ignore[assignment]
     with pytest.raises(ConfigurationError, match="takes a function"):
-        app.on_partitions_assigned.connect(42)  # type: ignore[type-var]
+        app.on_partitions_assigned.connect(42)  # type: ignore[call-overload]
 
 
 async def test_a_disconnected_receiver_is_not_called(make_app: AppFactory) -> None:
@@ -148,3 +148,28 @@ async def test_a_disconnected_receiver_is_not_called(make_app: AppFactory) -> No
     app.on_partitions_assigned.disconnect(receiver)
     await app.run(until_idle=True, timeout=30)
     assert calls == []
+
+
+async def test_receivers_get_the_signal_as_in_faust(make_app: AppFactory) -> None:
+    """Faust calls ``receiver(app, partitions, signal=signal)``: a receiver taking
+    ``**kwargs`` (Faust's docs ask for it) or ``signal`` gets the signal; one taking
+    neither is called without it. ``connect()`` with parentheses decorates too."""
+    app = make_app()
+    _counting_agent(app, [])
+    got: list[Any] = []
+
+    @app.on_partitions_assigned.connect()
+    async def with_kwargs(sender: App, partitions: set[TopicPartition], **kwargs: Any) -> None:
+        got.append(("kwargs", kwargs))
+
+    @app.on_partitions_assigned.connect
+    def with_signal(sender: App, partitions: set[TopicPartition], signal: Any = None) -> None:
+        got.append(("signal", signal))
+
+    @app.on_partitions_assigned.connect
+    def without(sender: App, partitions: set[TopicPartition]) -> None:
+        got.append(("without", None))
+
+    await app.run(until_idle=True, timeout=30)
+    signal = app.on_partitions_assigned
+    assert got == [("kwargs", {"signal": signal}), ("signal", signal), ("without", None)]
