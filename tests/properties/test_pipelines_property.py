@@ -25,10 +25,14 @@ EXAMPLES = int(os.environ.get("RXSTREAMS_PROPERTY_EXAMPLES", "200"))
 
 
 @st.composite
-def plans(draw: st.DrawFn) -> Plan:
+def plans(
+    draw: st.DrawFn,
+    partitions: st.SearchStrategy[int] | None = None,
+    joins: st.SearchStrategy[bool] | None = None,
+) -> Plan:
     inputs = draw(st.integers(1, 24))
-    partitions = draw(st.integers(1, 3))
-    join = draw(st.booleans())
+    partitions = draw(partitions if partitions is not None else st.integers(1, 3))
+    join = draw(joins if joins is not None else st.booleans())
     middle: list[tuple[str, int]] = []
     for _ in range(draw(st.integers(0, 4))):
         name = draw(st.sampled_from(MIDDLE))
