@@ -475,12 +475,7 @@ class Agent(Generic[T]):
         """:meth:`map` over ``(key, value)`` pairs: yield the replies as they arrive."""
         asks: list[asyncio.Future[Any]] = []
         try:
-            async for k, v in _aiter(items):
-                asks.append(
-                    asyncio.ensure_future(
-                        self.ask(v, key=k, timeout=timeout, reply_type=reply_type)
-                    )
-                )
+            await self._ask_each(items, asks, timeout=timeout, reply_type=reply_type)
             for done in asyncio.as_completed(asks):
                 yield await done
         finally:  # an error, or the caller stopped iterating: the other asks are dropped
@@ -512,15 +507,25 @@ class Agent(Generic[T]):
         """
         asks: list[asyncio.Future[Any]] = []
         try:
-            async for k, v in _aiter(items):
-                asks.append(
-                    asyncio.ensure_future(
-                        self.ask(v, key=k, timeout=timeout, reply_type=reply_type)
-                    )
-                )
+            await self._ask_each(items, asks, timeout=timeout, reply_type=reply_type)
             return list(await asyncio.gather(*asks))
         finally:
             await _drop(asks)
+
+    async def _ask_each(
+        self,
+        items: Iterable[tuple[Any, Any]] | AsyncIterable[tuple[Any, Any]],
+        asks: list[asyncio.Future[Any]],
+        *,
+        timeout: float,
+        reply_type: Any,
+    ) -> None:
+        """Start an ask per ``(key, value)`` pair, appending each to ``asks`` (which the
+        caller drops on its way out)."""
+        async for k, v in _aiter(items):
+            asks.append(
+                asyncio.ensure_future(self.ask(v, key=k, timeout=timeout, reply_type=reply_type))
+            )
 
     def test_context(self) -> AgentTestContext:
         """This agent run alone on a private embedded broker, for unit tests (Faust's
