@@ -16,6 +16,7 @@ from .errors import CodecError, ConfigurationError, RxStreamsError
 from .types import CodecT
 
 __all__ = (
+    "BytesCodec",
     "JSONCodec",
     "NumberCodec",
     "RawCodec",
@@ -114,6 +115,24 @@ class RawCodec:
         return data
 
 
+class BytesCodec(RawCodec):
+    """``value_type=bytes``: bytes as they are, and only bytes (a str is refused, as it
+    would come back as bytes)."""
+
+    __slots__ = ()
+
+    def dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, bytes | bytearray | memoryview):
+            return bytes(obj)
+        raise CodecError(
+            f"expected bytes, not {type(obj).__name__} {obj!r:.40} (the topic's type is bytes; "
+            "encode a str first, or declare the topic with value_type=str)"
+        )
+
+    def __repr__(self) -> str:
+        return "<BytesCodec>"
+
+
 class StrCodec:
     """UTF-8 text."""
 
@@ -169,8 +188,10 @@ def codec_for(type_: Any, serializer: str | CodecT) -> CodecT:
         return type_.codec()
     if isinstance(type_, Schema) or (isinstance(type_, type) and issubclass(type_, Schema)):
         return SchemaCodec(type_)
-    if isinstance(type_, type) and type_ in (str, bytes):
-        return get_codec("str" if type_ is str else "raw")
+    if type_ is str:
+        return get_codec("str")
+    if type_ is bytes:
+        return BytesCodec()
     if type_ is int or type_ is float:
         return NumberCodec(type_)
     raise ConfigurationError(

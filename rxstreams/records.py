@@ -43,6 +43,7 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
+import math
 import types
 import typing
 import uuid
@@ -233,7 +234,11 @@ class Record:
     def dumps(self) -> bytes:
         """The record as JSON bytes, validated first (RecordError names a wrong field)."""
         self._validator()(self)
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_NON_STR_KEYS)
+        data = self.to_dict()
+        try:
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as exc:  # an Any field holding a set, an int past 64 bits...
+            raise RecordError(_unencodable(type(self).__name__, data, exc)) from exc
 
     @classmethod
     def loads(cls: type[R], data: bytes) -> R:
@@ -379,9 +384,25 @@ def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
             )
         return mf.Dict(keys=keys, values=_make_field(value_tp, {}), **kwargs)
     if origin in (typing.Union, types.UnionType):
-        members = [_make_field(a, {}) for a in args]
+        _check_distinct(tp, args)
+        members = [(a, _make_field(a, {})) for a in args]
         return _Union(members, _type_name(tp), **kwargs)
     raise ArgumentTypeError(_unsupported(tp))
+
+
+#: types written as JSON strings: in a union with ``str`` a decoder could not tell them apart
+_STRING_FORMS = (dt.datetime, dt.date, dt.time, uuid.UUID, Decimal, bytes, enum.Enum)
+
+
+def _check_distinct(tp: Any, args: tuple[Any, ...]) -> None:
+    if str not in args:
+        return
+    for a in args:
+        if a is not str and isinstance(a, type) and issubclass(a, _STRING_FORMS):
+            raise ArgumentTypeError(
+                f"{_type_name(tp)}: a {a.__name__} is written as a JSON string, so it could "
+                f"not be told from a str when decoded; use one of them, or a Record per case"
+            )
 
 
 def _unwrap_optional(tp: Any) -> tuple[bool, Any]:
@@ -661,6 +682,16 @@ def _describe(name: str, messages: Any) -> str:
     return f"{name}: " + "; ".join(parts)
 
 
+def _unencodable(name: str, data: Mapping[str, Any], exc: TypeError) -> str:
+    """'Order: field 'extra' cannot be encoded as JSON: ...' (the first field that fails)."""
+    for key, value in data.items():
+        try:
+            orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as field_exc:
+            return f"{name}: field {key!r} cannot be encoded as JSON: {field_exc}"
+    return f"{name}: cannot be encoded as JSON: {exc}"
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -856,6 +887,34 @@ def _kind(kinds: Any, label: str) -> Callable[[Any], None]:
     return check
 
 
+def _finite_float(value: Any) -> None:
+    kind = type(value)
+    if kind is float:
+        if value - value == 0.0:  # false for nan and the infinities
+            return
+    elif kind is int:
+        return
+    elif kind is bool or not isinstance(value, float | int):
+        raise _Wrong("", f"expected float, got {kind.__name__} {value!r:.40}")
+    elif math.isfinite(value):
+        return
+    raise _Wrong("", f"expected a finite float: JSON has no {value!r}")
+
+
+def _finite_decimal(value: Any) -> None:
+    kind = type(value)
+    if kind is Decimal:
+        if value.is_finite():
+            return
+    elif kind is int:
+        return
+    elif kind is bool or not isinstance(value, Decimal | int):
+        raise _Wrong("", f"expected Decimal, got {kind.__name__} {value!r:.40}")
+    elif not isinstance(value, Decimal) or value.is_finite():
+        return
+    raise _Wrong("", f"expected a finite Decimal, got {value!r}")
+
+
 def _instance_inner(tp: Any) -> Callable[[Any], None]:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -877,16 +936,18 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
         int: (int, "int"),
         bool: (bool, "bool"),
         str: (str, "str"),
-        float: ((float, int), "float"),
         bytes: (bytes, "bytes"),
         dt.datetime: (dt.datetime, "datetime"),
         dt.date: (dt.date, "date"),
         dt.time: (dt.time, "time"),
-        Decimal: ((Decimal, int), "Decimal"),
         uuid.UUID: (uuid.UUID, "UUID"),
     }
     if tp in simple:
         return _kind(*simple[tp])
+    if tp is float:  # sent as JSON numbers: nan and the infinities would not come back
+        return _finite_float
+    if tp is Decimal:
+        return _finite_decimal
     if origin in (list, tuple, typing.Sequence) or origin is typing.List:  # noqa: UP006
         item = _instance_inner(args[0]) if args else (lambda value: None)
 
@@ -942,13 +1003,20 @@ def _unsupported(tp: Any) -> str:
 class _Union(mf.Field[Any]):
     """A value that one of the members accepts (tried in order)."""
 
-    def __init__(self, members: list[mf.Field[Any]], label: str, **kwargs: Any) -> None:
+    def __init__(self, members: list[tuple[Any, mf.Field[Any]]], label: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.members = members
         self.label = label
 
+    def _in_order(self, value: Any) -> list[mf.Field[Any]]:
+        """The members to try: first the one of the value's own type (a str stays a str in
+        ``float | str``, though a float field would take "1.5"), then the others in order."""
+        kind = type(value)
+        exact = [m for tp, m in self.members if tp is kind]
+        return exact + [m for tp, m in self.members if tp is not kind]
+
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        for m in self.members:
+        for m in self._in_order(value):
             try:
                 m.deserialize(m._serialize(value, attr, obj))
             except (marshmallow.ValidationError, TypeError, ValueError, AttributeError):
@@ -957,7 +1025,7 @@ class _Union(mf.Field[Any]):
         return value
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        for m in self.members:
+        for m in self._in_order(value):
             try:
                 return m.deserialize(value)
             except marshmallow.ValidationError:
