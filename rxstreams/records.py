@@ -47,6 +47,7 @@ import math
 import types
 import typing
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar, dataclass_transform
@@ -121,6 +122,7 @@ class Record:
         cls.__init__ = __init__  # type: ignore[method-assign, assignment]
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             setattr(cls, f.name, FieldDescriptor(cls, f))
+        _CLASSES[record_name(cls)] = cls
 
     _raw_init: ClassVar[Callable[..., None]]
 
@@ -272,6 +274,27 @@ class Record:
             for name in (f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
         )
         return f"<table><caption>{type(self).__name__}</caption>{rows}</table>"
+
+
+#: the Record classes this program defined, by :func:`record_name` (internal topics name the
+#: class of a value that is not of their source's type; only these classes are looked up)
+_CLASSES: weakref.WeakValueDictionary[str, type[Record]] = weakref.WeakValueDictionary()
+
+
+def record_name(cls: type[Record]) -> str:
+    """``module.QualName`` of a Record class, as internal topics write it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def record_class(name: str) -> type[Record]:
+    """The Record class this program defined under ``name`` (:func:`record_name`)."""
+    try:
+        return _CLASSES[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"no Record class {name!r} is defined in this program: an internal topic holds "
+            "values of it (run the same code on every worker of the app)"
+        ) from None
 
 
 class RecordCodec:
