@@ -390,9 +390,9 @@ def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
     if tp is bytes:
         return _Base64(**kwargs)
     if origin in (list, typing.List) or origin is typing.Sequence:  # noqa: UP006
-        return mf.List(_make_field(args[0] if args else Any, {}), **kwargs)
+        return mf.List(_nested_field(args[0] if args else Any), **kwargs)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return mf.List(_make_field(args[0], {}), **kwargs)
+        return _Tuple(_nested_field(args[0]), **kwargs)
     if origin in (dict, typing.Dict) or origin is Mapping:  # noqa: UP006
         key_tp = args[0] if len(args) == 2 else str
         value_tp = args[1] if len(args) == 2 else Any
@@ -405,7 +405,7 @@ def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
                 f"dict keys of type {key_tp!r} are not supported (str or int); "
                 f"supported field types: {SUPPORTED_TYPES}"
             )
-        return mf.Dict(keys=keys, values=_make_field(value_tp, {}), **kwargs)
+        return mf.Dict(keys=keys, values=_nested_field(value_tp), **kwargs)
     if origin in (typing.Union, types.UnionType):
         _check_distinct(tp, args)
         members = [(a, _make_field(a, {})) for a in args]
@@ -426,6 +426,19 @@ def _check_distinct(tp: Any, args: tuple[Any, ...]) -> None:
                 f"{_type_name(tp)}: a {a.__name__} is written as a JSON string, so it could "
                 f"not be told from a str when decoded; use one of them, or a Record per case"
             )
+
+
+def _nested_field(tp: Any) -> mf.Field[Any]:
+    """The field of a list's items or a dict's values (``list[int | None]`` allows None)."""
+    optional, inner = _unwrap_optional(tp)
+    return _make_field(inner, {"allow_none": True} if optional else {})
+
+
+class _Tuple(mf.List):
+    """``tuple[X, ...]``: a JSON array that decodes to a tuple."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return tuple(super()._deserialize(value, attr, data, **kwargs))
 
 
 def _unwrap_optional(tp: Any) -> tuple[bool, Any]:
@@ -493,6 +506,8 @@ def _convert_for(tp: Any) -> Callable[[Any], Any] | None:
         return converters[tp]
     if origin in (list, tuple) and args:
         item = _convert_for(args[0])
+        if origin is tuple:
+            return tuple if item is None else _each_tuple(item)
         return None if item is None else _each(item)
     if origin is dict and len(args) == 2:
         value = _convert_for(args[1])
@@ -505,15 +520,19 @@ def _convert_for(tp: Any) -> Callable[[Any], Any] | None:
 def _int_keys(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     if convert is None:
         return lambda mapping: {int(k): v for k, v in mapping.items()}
-    return lambda mapping: {int(k): convert(v) for k, v in mapping.items()}
+    return lambda mapping: {int(k): None if v is None else convert(v) for k, v in mapping.items()}
 
 
 def _each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda values: [convert(v) for v in values]
+    return lambda values: [None if v is None else convert(v) for v in values]
+
+
+def _each_tuple(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda values: tuple(None if v is None else convert(v) for v in values)
 
 
 def _each_value(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda mapping: {k: convert(v) for k, v in mapping.items()}
+    return lambda mapping: {k: None if v is None else convert(v) for k, v in mapping.items()}
 
 
 # -- the checked fast path (validation without marshmallow, when the data is plainly right) --
@@ -606,16 +625,17 @@ def _check_inner(tp: Any) -> Callable[[Any], Any]:
     if tp is bytes:
         return _guard(lambda v: base64.b64decode(v, validate=True), str)
     if origin in (list, tuple) and args:
-        item = _check_inner(args[0])
+        item = _check_for(args[0])
+        into = tuple if origin is tuple else list
 
         def each(value: Any) -> Any:
             if type(value) is not list:
                 raise _Invalid
-            return [item(v) for v in value]
+            return into([item(v) for v in value])
 
         return each
     if origin is dict and len(args) == 2:
-        item = _check_inner(args[1])
+        item = _check_for(args[1])
         if args[0] is int:
 
             def each_int_key(value: Any) -> Any:
@@ -910,6 +930,13 @@ def _kind(kinds: Any, label: str) -> Callable[[Any], None]:
     return check
 
 
+def _date_only(value: Any) -> None:
+    if type(value) is dt.date:
+        return
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise _Wrong("", f"expected date, got {type(value).__name__} {value!r:.40}")
+
+
 def _finite_float(value: Any) -> None:
     kind = type(value)
     if kind is float:
@@ -961,18 +988,19 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
         str: (str, "str"),
         bytes: (bytes, "bytes"),
         dt.datetime: (dt.datetime, "datetime"),
-        dt.date: (dt.date, "date"),
         dt.time: (dt.time, "time"),
         uuid.UUID: (uuid.UUID, "UUID"),
     }
     if tp in simple:
         return _kind(*simple[tp])
+    if tp is dt.date:  # a datetime is a date, but would be written without its time
+        return _date_only
     if tp is float:  # sent as JSON numbers: nan and the infinities would not come back
         return _finite_float
     if tp is Decimal:
         return _finite_decimal
     if origin in (list, tuple, typing.Sequence) or origin is typing.List:  # noqa: UP006
-        item = _instance_inner(args[0]) if args else (lambda value: None)
+        item = _instance_check(args[0]) if args else (lambda value: None)
 
         def each(value: Any) -> None:
             if not isinstance(value, list | tuple):
@@ -986,7 +1014,7 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
         return each
     if origin in (dict, Mapping) or origin is typing.Dict:  # noqa: UP006
         key = _instance_inner(args[0]) if len(args) == 2 else (lambda value: None)
-        val = _instance_inner(args[1]) if len(args) == 2 else (lambda value: None)
+        val = _instance_check(args[1]) if len(args) == 2 else (lambda value: None)
 
         def each_item(value: Any) -> None:
             if not isinstance(value, Mapping):
