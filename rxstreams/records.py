@@ -434,7 +434,7 @@ def _nested_field(tp: Any) -> mf.Field[Any]:
     return _make_field(inner, {"allow_none": True} if optional else {})
 
 
-class _Tuple(mf.List):
+class _Tuple(mf.List[Any]):
     """``tuple[X, ...]``: a JSON array that decodes to a tuple."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
