@@ -17,13 +17,17 @@
 
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``bytes`` (base64),
 ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID``, enums, nested Records,
-``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``dict[int, X]`` (JSON's string keys
-become ints), ``X | None`` (optional), unions (``int | str``: one of them), ``Any``.
-Another type raises :class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when
-the class is defined (an annotation naming a class defined later: when first used).
+``list[X]``, ``tuple[X, ...]`` (decoded as a tuple), ``dict[str, X]``, ``dict[int, X]``
+(JSON's string keys become ints), ``X | None`` (optional, also as items), unions
+(``int | str``: one of them, keeping the value's own type), ``Any``. Another type raises
+:class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when the class is
+defined (an annotation naming a class defined later: when first used), and so does a union
+of ``str`` with a type JSON also writes as a string (``datetime | str``).
 
 Records are validated when built (``Order(id="x")`` raises
-:class:`~rxstreams.errors.RecordError`) and when sent, before anything is produced.
+:class:`~rxstreams.errors.RecordError`) and when sent, before anything is produced; what JSON
+cannot carry back (``nan``, a NaN ``Decimal``, a ``datetime`` in a ``date`` field) is refused,
+so what was sent decodes.
 ``Order.id`` on the class is a :class:`FieldDescriptor`, a getter usable as a ``group_by``
 key. Faust's class options ``serializer="json"``, ``validation=``,
 ``include_metadata=False`` and ``isodates=True`` are accepted; others are refused.
