@@ -593,6 +593,13 @@ def _check_for(tp: Any) -> Callable[[Any], Any]:
     return lambda value: None if value is None else inner(value)
 
 
+def _check_item(tp: Any) -> Callable[[Any], Any]:
+    """The check of a list's item or a dict's value: None passes only when optional (the
+    inner checks refuse None already, so a plain type needs no wrapper)."""
+    optional, _ = _unwrap_optional(tp)
+    return _check_for(tp) if optional else _check_inner(tp)
+
+
 def _check_inner(tp: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -629,17 +636,25 @@ def _check_inner(tp: Any) -> Callable[[Any], Any]:
     if tp is bytes:
         return _guard(lambda v: base64.b64decode(v, validate=True), str)
     if origin in (list, tuple) and args:
-        item = _check_for(args[0])
-        into = tuple if origin is tuple else list
+        item = _check_item(args[0])
+
+        if origin is tuple:
+
+            def each_in_tuple(value: Any) -> Any:
+                if type(value) is not list:
+                    raise _Invalid
+                return tuple([item(v) for v in value])
+
+            return each_in_tuple
 
         def each(value: Any) -> Any:
             if type(value) is not list:
                 raise _Invalid
-            return into([item(v) for v in value])
+            return [item(v) for v in value]
 
         return each
     if origin is dict and len(args) == 2:
-        item = _check_for(args[1])
+        item = _check_item(args[1])
         if args[0] is int:
 
             def each_int_key(value: Any) -> Any:
