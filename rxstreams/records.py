@@ -803,7 +803,11 @@ def _check_options(
             "decimals": "Decimal fields are always strings in JSON; remove it",
             "date_parser": "datetimes are parsed as ISO 8601; use a str field and parse it",
             "abstract": "declare the shared fields in a Record subclass instead",
-        }.get(option, "not a Record option")
+            "allow_blessed_key": "no '__faust' metadata is read or written; remove it",
+            "coercions": "decoding converts JSON to the annotated types; use a field type "
+            "from the supported list, or a str field and convert it yourself",
+            "lazy_creation": "nested records are built when decoded; remove it",
+        }.get(option, "not a Record option (Faust's or rxstreams')")
         raise ConfigurationError(
             f"{name}: class option {option}= is refused: {hint}. " + _OPTIONS_HELP
         )

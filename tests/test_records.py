@@ -424,6 +424,9 @@ def test_faust_class_options_supported_or_refused() -> None:
         ({"isodates": False}, "always ISO 8601"),
         ({"namespace": "shop.orders"}, "namespace= is refused"),
         ({"coerce": True}, "coerce= is refused"),
+        ({"allow_blessed_key": True}, "allow_blessed_key= is refused: no '__faust'"),
+        ({"lazy_creation": True}, "lazy_creation= is refused"),
+        ({"sealed": True}, "sealed= is refused: not a Record option"),
     ]
     for options, message in refused:
         with pytest.raises(ConfigurationError, match=message):
