@@ -88,6 +88,7 @@ class Record:
     __schema_cache: ClassVar[marshmallow.Schema | None] = None
     __fast_cache: ClassVar[Callable[[Any], Any] | None] = None
     __checked_cache: ClassVar[Callable[[Any], Any] | None] = None
+    __dumper_cache: ClassVar[Callable[[Any], dict[str, Any]] | None] = None
 
     #: ``validation=False`` (a class option): construction does not validate (send does)
     _validation: ClassVar[bool] = True
@@ -110,6 +111,7 @@ class Record:
         cls.__schema_cache = None
         cls.__fast_cache = None
         cls.__checked_cache = None
+        cls.__dumper_cache = None
         cls.__validator_cache = None
         _check_field_types(cls)
         raw_init = cls.__dict__["__init__"]
@@ -196,8 +198,20 @@ class Record:
     # -- conversion -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as JSON-ready data (datetimes as ISO strings, decimals as strings)."""
-        return typing.cast(dict[str, Any], self.schema().dump(self))
+        """The record as JSON-ready data (datetimes as ISO strings, decimals as strings).
+
+        What the marshmallow schema's ``dump`` gives, built by per-field converters
+        (several times faster); unions go through the schema's field.
+        """
+        return self._dumper()(self)
+
+    @classmethod
+    def _dumper(cls) -> Callable[[Any], dict[str, Any]]:
+        dumper = cls.__dict__.get("_Record__dumper_cache")
+        if dumper is None:
+            dumper = _dumper(cls)
+            cls.__dumper_cache = dumper
+        return dumper
 
     @classmethod
     def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
@@ -462,6 +476,97 @@ class _Base64(mf.Field[Any]):
             return base64.b64decode(value, validate=True)
         except (ValueError, TypeError) as exc:
             raise marshmallow.ValidationError("Not valid base64.") from exc
+
+
+# -- encoding: what the schema's dump gives, without marshmallow ------------------------------
+
+#: a field whose value the schema's own field serializes (unions)
+_BY_SCHEMA: Any = object()
+
+
+def _dumper(cls: type[Record]) -> Callable[[Any], dict[str, Any]]:
+    hints = typing.get_type_hints(cls)
+    schema_fields = cls.schema().fields
+    plan = [
+        (f.name, f.metadata.get("data_key") or f.name, _dump_for(hints[f.name]))
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    ]
+
+    def dump(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attr, key, convert in plan:
+            value = getattr(obj, attr)
+            if value is None or convert is None:
+                out[key] = value
+            elif convert is _BY_SCHEMA:
+                out[key] = schema_fields[attr].serialize(attr, obj)
+            else:
+                out[key] = convert(value)
+        return out
+
+    return dump
+
+
+def _dump_for(tp: Any) -> Any:
+    """A value's JSON-ready form as marshmallow's field writes it; None: the value as it
+    is (orjson writes it the same); _BY_SCHEMA: ask the schema's field."""
+    _, tp = _unwrap_optional(tp)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any or tp is int or tp is str or tp is bool:
+        return None
+    if isinstance(tp, type) and issubclass(tp, Record):
+        return tp._dumper()
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_value
+    converters: dict[Any, Callable[[Any], Any]] = {
+        float: float,
+        dt.datetime: _isoformat,
+        dt.date: _isoformat,
+        dt.time: _isoformat,
+        Decimal: _decimal_text,
+        uuid.UUID: str,
+        bytes: _base64,
+    }
+    if tp in converters:
+        return converters[tp]
+    if origin in (list, tuple) or origin is typing.Sequence:
+        item = _dump_for(args[0]) if args else None
+        if item is None:
+            return list
+        if item is _BY_SCHEMA:
+            return _BY_SCHEMA
+        return lambda values: [None if v is None else item(v) for v in values]
+    if origin in (dict, Mapping):
+        value = _dump_for(args[1]) if len(args) == 2 else None
+        if value is _BY_SCHEMA:
+            return _BY_SCHEMA
+        if len(args) == 2 and args[0] is int:
+            if value is None:
+                return lambda mapping: {int(k): v for k, v in mapping.items()}
+            return lambda mapping: {
+                int(k): None if v is None else value(v) for k, v in mapping.items()
+            }
+        if value is None:
+            return dict
+        return lambda mapping: {k: None if v is None else value(v) for k, v in mapping.items()}
+    return _BY_SCHEMA
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+def _isoformat(value: Any) -> Any:
+    return value.isoformat()
+
+
+def _decimal_text(value: Any) -> str:
+    return format(Decimal(str(value)), "f")
+
+
+def _base64(value: Any) -> str:
+    return base64.b64encode(value).decode()
 
 
 # -- the fast path (no validation) -------------------------------------------------------------

@@ -567,3 +567,25 @@ def test_a_datetime_is_not_a_date_field() -> None:
     with pytest.raises(RecordError, match="field 'day': expected date, got datetime"):
         Shapes(maybe_ids=[], by_name={}, pair=(), day=datetime(2026, 1, 1, 5))
     assert Shapes(maybe_ids=[], by_name={}, pair=(), day=date(2026, 1, 1)).day is not None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        order(),
+        Order(id=1, items=[], placed_at=datetime(2026, 1, 1)),
+        Mixed(ref="a", counts={1: "x"}, maybe=[Item("a", Decimal("1E+3"))], picked=2),
+        Mixed(ref=3, picked=Item("b", Decimal("0.10"), qty=2)),
+        Shapes(maybe_ids=[1, None], by_name={"a": None}, pair=(1,), when=(datetime(2026, 1, 2),)),
+        Either(v="1.5", w=2.0),
+        Reading(at=2, amount=3, extra={"free": [1]}),
+    ],
+    ids=repr,
+)
+def test_to_dict_is_what_the_schema_dumps(record: Record) -> None:
+    """to_dict() (per-field converters, no marshmallow) gives exactly what the marshmallow
+    schema's dump gives, for every field type; dumps() is its JSON."""
+    assert record.to_dict() == type(record).schema().dump(record)
+    assert orjson.loads(record.dumps()) == orjson.loads(
+        orjson.dumps(type(record).schema().dump(record), option=orjson.OPT_NON_STR_KEYS)
+    )
