@@ -18,7 +18,8 @@
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``bytes`` (base64),
 ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID``, enums, nested Records,
 ``list[X]``, ``tuple[X, ...]`` (decoded as a tuple), ``dict[str, X]``, ``dict[int, X]``
-(JSON's string keys become ints), ``X | None`` (optional, also as items), unions
+(JSON's string keys become ints), bare ``list``/``dict``/``tuple`` (of ``Any``),
+``X | None`` (optional, also as items), unions
 (``int | str``: one of them, keeping the value's own type), ``Any``. Another type raises
 :class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when the class is
 defined (an annotation naming a class defined later: when first used), and so does a union
@@ -381,6 +382,7 @@ def _field_for(tp: Any, has_default: bool, metadata: Mapping[str, Any]) -> mf.Fi
 
 
 def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
+    tp = _bare(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -444,6 +446,17 @@ def _check_distinct(tp: Any, args: tuple[Any, ...]) -> None:
                 f"{_type_name(tp)}: a {a.__name__} is written as a JSON string, so it could "
                 f"not be told from a str when decoded; use one of them, or a Record per case"
             )
+
+
+def _bare(tp: Any) -> Any:
+    """``list``, ``dict`` and ``tuple`` without parameters: of ``Any`` (str keys)."""
+    if tp is list:
+        return list[Any]
+    if tp is dict:
+        return dict[str, Any]
+    if tp is tuple:
+        return tuple[Any, ...]
+    return tp
 
 
 def _nested_field(tp: Any) -> mf.Field[Any]:
@@ -511,6 +524,7 @@ def _dump_for(tp: Any) -> Any:
     """A value's JSON-ready form as marshmallow's field writes it; None: the value as it
     is (orjson writes it the same); _BY_SCHEMA: ask the schema's field."""
     _, tp = _unwrap_optional(tp)
+    tp = _bare(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any or tp is int or tp is str or tp is bool:
@@ -596,6 +610,7 @@ def _fast_converter(cls: type[Record]) -> Callable[[Any], Any]:
 
 
 def _convert_for(tp: Any) -> Callable[[Any], Any] | None:
+    tp = _bare(tp)
     _, tp = _unwrap_optional(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -706,6 +721,7 @@ def _check_item(tp: Any) -> Callable[[Any], Any]:
 
 
 def _check_inner(tp: Any) -> Callable[[Any], Any]:
+    tp = _bare(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -867,7 +883,8 @@ def _escape(text: str) -> str:
 
 SUPPORTED_TYPES = (
     "int, float, str, bool, bytes, datetime, date, time, Decimal, UUID, enums, nested Records, "
-    "list[X], tuple[X, ...], dict[str | int, X], X | None, Union[X, Y] and Any"
+    "list[X], tuple[X, ...], dict[str | int, X] (bare list, tuple, dict: of Any), X | None, "
+    "Union[X, Y] and Any"
 )
 
 _OPTIONS_HELP = (
@@ -1094,6 +1111,7 @@ def _finite_decimal(value: Any) -> None:
 
 
 def _instance_inner(tp: Any) -> Callable[[Any], None]:
+    tp = _bare(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:

@@ -589,3 +589,19 @@ def test_to_dict_is_what_the_schema_dumps(record: Record) -> None:
     assert orjson.loads(record.dumps()) == orjson.loads(
         orjson.dumps(type(record).schema().dump(record), option=orjson.OPT_NON_STR_KEYS)
     )
+
+
+def test_bare_list_dict_and_tuple_are_of_any() -> None:
+    """tags: list, meta: dict, pair: tuple (no parameters, as Faust accepts) mean list[Any],
+    dict[str, Any] and tuple[Any, ...] (before, refused at definition while typing.List
+    was accepted); a set is still refused."""
+    loose = type(
+        "Loose", (Record,), {"__annotations__": {"tags": list, "meta": dict, "pair": tuple}}
+    )
+    value = loose(tags=[1, "a"], meta={"k": [1]}, pair=(1, "b"))
+    assert loose.loads(value.dumps()) == value
+    assert loose.codec(validate=False).loads(value.dumps()) == value
+    with pytest.raises(RecordError, match=r"field 'meta\.1': expected str, got int"):
+        loose(tags=[], meta={1: "x"}, pair=())
+    with pytest.raises(ArgumentTypeError, match="set"):
+        type("Tags", (Record,), {"__annotations__": {"tags": set}})
