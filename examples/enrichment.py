@@ -92,7 +92,7 @@ async def report(stream: Stream[EnrichedOrder]) -> None:
         print(
             f"order {order.order_id}: {order.amount} from {order.customer_name} ({order.country})"
         )
-        reported.append(order.order_id)
+        done(order.order_id)
 
 
 @app.agent(unmatched_topic)

@@ -13,6 +13,7 @@ from .channels import Channel
 
 # serializers
 from .codecs import NumberCodec, get_codec, register_codec
+from .commands import argument, option
 
 # errors
 from .errors import (
@@ -66,6 +67,8 @@ __all__ = (
     "Channel",
     "Settings",
     "Topic",
+    "argument",
+    "option",
     # events and streams
     "Event",
     "Stream",

@@ -2,8 +2,9 @@
 
 While an input event is pushed through the user's reactivex operators, any value they emit
 that is not an Event (a ``scan`` accumulator, a ``reduce`` step, a mapped plain value) is
-wrapped in an Event forked from that input: it holds a token on the input's message, so
-the input is not acked before the derived value is processed. Events and lists of Events
+wrapped in an Event forked from that input: it holds a token on the input's message, and a
+hold on everything the input keeps (a join result keeps its inputs from the other topics),
+so none of them is acked before the derived value is processed. Events and lists of Events
 pass through as they are (their own tokens already say what is in flight).
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .events import Event
-from .runtime.tokens import fork
+from .runtime.tokens import merge
 
 __all__ = ("lineage",)
 
@@ -50,7 +51,7 @@ def lineage(source: Observable[Any], operators: Sequence[Callable[[Any], Any]]) 
                 if type(item) is not Event and not _is_batch(item):
                     parent = current[0]
                     if parent is not None:
-                        item = fork(parent, item)
+                        item = merge(parent, item)  # and what the parent keeps
                 observer.on_next(item)
 
             return upstream.subscribe(

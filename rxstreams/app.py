@@ -11,17 +11,21 @@ notebooks. Library code never calls ``asyncio.run``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import inspect
+import sys
+from collections.abc import Callable, Sequence
 from datetime import timedelta, tzinfo
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, TypeVar, overload
 
 from ._display import app_html
 from .agents import Agent, AgentFun, OnError
 from .channels import Channel
 from .codecs import get_codec
+from .commands import Command, Param
 from .errors import ConfigurationError
 from .faust_names import refuse
+from .hooks import AppHooks, HookFun, Signal
 from .runtime.leader import LeaderElection
 from .runtime.runs import BoundedRun, RunResult
 from .runtime.worker import State, Worker
@@ -38,6 +42,7 @@ __all__ = ("App", "RunResult", "TopicOptions")
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class TopicOptions(TypedDict, total=False):
@@ -87,6 +92,9 @@ class App:
         #: the task running an ``async with app:`` body (cancelled if the app crashes)
         self._body: asyncio.Task[Any] | None = None
         self._body_cancelled = False
+        self._hooks = AppHooks(self, self._hooks_declared)
+        #: the subcommands declared with ``@app.command()``, by name
+        self.commands: dict[str, Command] = {}
 
     @property
     def worker(self) -> Worker:
@@ -95,7 +103,12 @@ class App:
         if worker is None:
             worker = self._worker = Worker(self, self._given_transport)
             worker.on_crash.append(self._cancel_body)
+            self._hooks_declared()
         return worker
+
+    def _hooks_declared(self) -> None:
+        if self._worker is not None and self._hooks.any:
+            self._worker.lifecycle.add(self._hooks)
 
     @property
     def id(self) -> str:
@@ -309,6 +322,68 @@ class App:
         if self.state == "running":  # declared in a later notebook cell: run it now
             self.worker.spawn(spec.run(self), spec.task_name)
         return fun
+
+    # -- hooks and commands -------------------------------------------------------------------
+
+    def on_started(self, fun: HookFun) -> HookFun:
+        """Decorate ``async def fun()`` to call it once the app started (its agents run),
+        before ``start()`` returns. One that raises stops the app, as a failing agent does."""
+        return self._hooks.add("on_started", fun)
+
+    def on_stopped(self, fun: HookFun) -> HookFun:
+        """Decorate ``async def fun()`` to call it once the app stopped (committed, clients
+        closed), the last declared first. One that raises is the error the app stopped with."""
+        return self._hooks.add("on_stopped", fun)
+
+    @property
+    def on_partitions_assigned(self) -> Signal:
+        """Faust's signal: ``@app.on_partitions_assigned.connect`` receivers are called
+        ``fun(app, assigned)`` with the set of TopicPartitions, before their delivery."""
+        return self._hooks.partitions_assigned
+
+    @property
+    def on_partitions_revoked(self) -> Signal:
+        """Faust's signal: ``@app.on_partitions_revoked.connect`` receivers are called
+        ``fun(app, revoked)`` with the set of TopicPartitions, before their final commit."""
+        return self._hooks.partitions_revoked
+
+    @property
+    def on_startup_finished(self) -> HookFun | None:
+        """Faust's callback attribute: ``app.on_startup_finished = async_fun`` is called
+        after the ``on_started`` hooks."""
+        return self._hooks.startup_finished
+
+    @on_startup_finished.setter
+    def on_startup_finished(self, fun: HookFun | None) -> None:
+        if fun is not None and not inspect.iscoroutinefunction(fun):
+            raise ConfigurationError(
+                f"app.on_startup_finished takes an async function, not {fun!r}"
+            )
+        self._hooks.startup_finished = fun
+        self._hooks.declared()
+
+    def command(
+        self, *params: Param, name: str | None = None, help: str | None = None
+    ) -> Callable[[F], F]:
+        """Decorate a function (``async`` or not) to add it as a subcommand of the command
+        line, with ``option(...)``/``argument(...)`` as in Faust; see rxstreams.commands."""
+
+        def register(fun: F) -> F:
+            command = Command.declare(fun, params, name, help)
+            if command.name in self.commands:
+                raise ConfigurationError(f"a command named {command.name!r} exists already")
+            self.commands[command.name] = command
+            return fun
+
+        return register
+
+    def main(self, argv: Sequence[str] | None = None) -> NoReturn:
+        """Run the command line on this app, as Faust's ``app.main()``: with
+        ``if __name__ == "__main__": app.main()`` in ``mymod.py``, ``python mymod.py worker
+        -l info`` runs a worker, ``python mymod.py send @agent VALUE`` sends."""
+        from .cli import main
+
+        sys.exit(main(argv, app=self))
 
     @property
     def leader(self) -> LeaderElection:

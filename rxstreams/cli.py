@@ -2,15 +2,19 @@
 
 ::
 
-    rxstreams worker examples.orders:app [--broker kafka://h:9092] [-l/--loglevel INFO]
+    rxstreams worker examples.orders:app [--broker kafka://h:9092] [-l/--loglevel info]
     rxstreams -A examples.orders:app worker          (Faust's spelling)
     rxstreams send examples.orders:app orders '{"id": 1}' [--key K] [--partition N]
+    rxstreams send examples.orders:app @running_totals '{"id": 1}'   (an agent, by name)
     rxstreams agents examples.orders:app
     rxstreams topics examples.orders:app
+    rxstreams -A examples.orders:app COMMAND ...     (a command declared with @app.command())
+    python mymod.py worker -l info                   (with app.main() in mymod.py)
 
-A worker runs the app until SIGTERM or SIGINT, then stops gracefully: it stops fetching,
-lets the agents finish what they hold (up to ``shutdown_timeout``), commits, and leaves the
-consumer group, so the other workers of the group take its partitions over.
+``module`` is imported from the current directory first, as Faust does. A worker runs the
+app until SIGTERM or SIGINT, then stops gracefully: it stops fetching, lets the agents
+finish what they hold (up to ``shutdown_timeout``), commits, and leaves the consumer group,
+so the other workers of the group take its partitions over.
 """
 
 from __future__ import annotations
@@ -21,21 +25,36 @@ import copy
 import dataclasses
 import importlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .agents import Agent
 from .app import App
+from .commands import Command, argument, option
 from .errors import ConfigurationError, RxStreamsError
 from .logging import configure
 
-__all__ = ("find_app", "main")
+__all__ = ("argument", "find_app", "main", "option")
+
+#: Faust's level names (its ``-l`` takes crit, error, warn, info, debug) that the
+#: standard library does not know
+_LEVEL_ALIASES = {"CRIT": "CRITICAL"}
+
+#: the description ``rxstreams --help`` shows (plain text: no reST markup)
+DESCRIPTION = (
+    "Run and inspect rxstreams apps. Name the app as module:attribute (module:app by "
+    "default), after the command or with -A before it; the module is imported from the "
+    "current directory."
+)
 
 
 def find_app(spec: str) -> App:
     """Import ``module:attribute`` (or ``module``, which must have ``app``) and return it."""
     module_name, _, attr = spec.partition(":")
+    _import_from_cwd()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -51,16 +70,27 @@ def find_app(spec: str) -> App:
     return obj
 
 
-def _parser() -> argparse.ArgumentParser:
+def _import_from_cwd() -> None:
+    """Put the current directory first on ``sys.path`` (the ``rxstreams`` script, unlike
+    ``python -m``, does not), so ``rxstreams worker mod:app`` imports ``./mod.py``."""
+    cwd = os.getcwd()
+    if not any(os.path.abspath(p or os.curdir) == cwd for p in sys.path):
+        sys.path.insert(0, cwd)
+
+
+def _parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-A", "--app", dest="app_option", help="the app, as module:attribute")
     common.add_argument(
-        "-l", "--loglevel", help="lowest log level shown: DEBUG, INFO (default), WARNING, ERROR"
+        "-l",
+        "--loglevel",
+        help="lowest log level shown: debug, info (default), warning (or warn), error, "
+        "critical (or crit), in any case",
     )
-    common.add_argument("--json-logs", action="store_true", help="one JSON object per line")
-    parser = argparse.ArgumentParser(
-        prog="rxstreams", description=(__doc__ or "").split("\n")[0], parents=[common]
+    common.add_argument(
+        "--json-logs", action="store_true", help="log one JSON object per line on stderr"
     )
+    parser = argparse.ArgumentParser(prog="rxstreams", description=DESCRIPTION, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
     # the options may come before or after the command: on the command they do not
     # override what was given before it unless given again
@@ -71,22 +101,36 @@ def _parser() -> argparse.ArgumentParser:
     def with_app(p: argparse.ArgumentParser) -> None:
         p.add_argument("app", nargs="?", help="the app, as module:attribute")
 
-    worker = sub.add_parser("worker", help="run the app's agents until stopped", parents=[quiet])
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[quiet])
+
+    worker = add("worker", "Run the app's agents until SIGTERM or Ctrl-C.")
     with_app(worker)
     worker.add_argument("--broker", help="broker URL (overrides the app's)")
 
-    send = sub.add_parser(
-        "send", help="send one value (JSON) to a topic or an agent", parents=[quiet]
+    send = add(
+        "send",
+        "Send one value (JSON, or a plain string) to a topic, or to an agent named @agent. "
+        "On memory:// the record lives only in this process.",
     )
-    send.add_argument("args", nargs="+", help="[app] TOPIC-OR-AGENT [VALUE]")
+    send.add_argument(
+        "args", nargs="+", help="[app] TOPIC or @AGENT, then the VALUE (none: a null value)"
+    )
     send.add_argument("--key", help="the key (JSON, or a plain string)")
-    send.add_argument("--partition", type=int)
+    send.add_argument("--partition", type=int, help="the partition (default: by key)")
     send.add_argument("--broker", help="broker URL (overrides the app's)")
 
-    agents = sub.add_parser("agents", help="list the app's agents", parents=[quiet])
-    with_app(agents)
-    topics = sub.add_parser("topics", help="list the app's topics", parents=[quiet])
-    with_app(topics)
+    with_app(add("agents", "List the app's agents: name, channel, concurrency, help."))
+    with_app(add("topics", "List the app's topics and their partition counts."))
+    for command in commands:
+        if command.name in sub.choices:
+            raise ConfigurationError(
+                f"@app.command() {command.name!r} clashes with the built-in command"
+            )
+        try:
+            command.add_to(add(command.name, command.help))
+        except argparse.ArgumentError as exc:  # an option the command line has already
+            raise ConfigurationError(f"@app.command() {command.name!r}: {exc}") from None
     return parser
 
 
@@ -135,10 +179,33 @@ async def _run_worker(app: App) -> None:
     await stopped  # raises the error the app crashed with, if any
 
 
-async def _send(app: App, target: str, value: Any, key: Any, partition: int | None) -> None:
-    agent = app.agents.get(target) or next(
-        (a for a in app.agents.values() if a.name.rsplit(".", 1)[-1] == target), None
+def _find_agent(app: App, target: str) -> Agent[Any] | None:
+    """The agent ``target`` names: ``@name`` (Faust's spelling) must be an agent, a bare
+    name is an agent if one has that name (full or last part), else a topic."""
+    name = target[1:] if target.startswith("@") else target
+    agent = app.agents.get(name) or next(
+        (a for a in app.agents.values() if a.name.rsplit(".", 1)[-1] == name), None
     )
+    if agent is None and target.startswith("@"):
+        known = ", ".join(sorted(a.name.rsplit(".", 1)[-1] for a in app.agents.values()))
+        raise ConfigurationError(
+            f"the app has no agent named {name!r} (its agents: {known or 'none'})"
+        )
+    return agent
+
+
+def _warn_if_in_process(app: App) -> None:
+    if app.conf.broker.startswith("memory://"):
+        print(
+            f"rxstreams: warning: the broker is {app.conf.broker}, the embedded one: the "
+            "record lives only in this process and is lost when it exits; pass "
+            "--broker kafka://HOST:PORT (or give the app a Kafka broker) to reach a worker",
+            file=sys.stderr,
+        )
+
+
+async def _send(app: App, target: str, value: Any, key: Any, partition: int | None) -> None:
+    agent = _find_agent(app, target)
     try:
         if agent is not None:
             fut = await agent.send(value, key=key, partition=partition)
@@ -155,30 +222,55 @@ async def _send(app: App, target: str, value: Any, key: Any, partition: int | No
         await app.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, app: App | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    With ``app`` (as ``App.main()`` passes it), the commands run on that app and take no
+    app argument.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        configure(level=args.loglevel or "INFO", json=args.json_logs)
+        if app is None:  # -A names the app before the command: its own commands exist then
+            early = argparse.ArgumentParser(add_help=False)
+            early.add_argument("-A", "--app", dest="app_option")
+            spec = early.parse_known_args(args_list)[0].app_option
+            if spec is not None:
+                app = find_app(spec)
+        parser = _parser(list(app.commands.values()) if app is not None else ())
+    except RxStreamsError as exc:
+        print(f"rxstreams: {exc}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(args_list)
+    try:
+        level = (args.loglevel or "INFO").upper()
+        configure(level=_LEVEL_ALIASES.get(level, level), json=args.json_logs)
     except ValueError as exc:
         parser.error(str(exc))
     try:
         if args.command == "send":
             rest = list(args.args)
-            spec = args.app_option or (rest.pop(0) if len(rest) > 1 and ":" in rest[0] else None)
-            if spec is None or not rest:
-                raise ConfigurationError("usage: rxstreams send APP TOPIC [VALUE] (or -A APP)")
+            if app is None and len(rest) > 1 and ":" in rest[0]:
+                app = find_app(rest.pop(0))
+            if app is None or not rest:
+                raise ConfigurationError(
+                    "usage: rxstreams send APP TOPIC-OR-@AGENT [VALUE] (or -A APP)"
+                )
             target, value = rest[0], _json_or_text(rest[1]) if len(rest) > 1 else None
-            app = find_app(spec)
             _use_broker(app, args.broker)
             key = None if args.key is None else _json_or_text(args.key)
+            _find_agent(app, target)  # an unknown @agent fails before anything else
+            _warn_if_in_process(app)
             asyncio.run(_send(app, target, value, key, args.partition))
             return 0
-        spec = args.app or args.app_option
-        if spec is None:
+        spec = getattr(args, "app", None)
+        if spec is not None:
+            app = find_app(spec)
+        if app is None:
             raise ConfigurationError("name the app: rxstreams COMMAND module:app (or -A)")
-        app = find_app(spec)
+        command = app.commands.get(args.command)
+        if command is not None:
+            command.run(app, args)
+            return 0
         if args.command == "agents":
             for agent in app.agents.values():
                 channel = getattr(agent.channel, "name", repr(agent.channel))

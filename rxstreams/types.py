@@ -352,9 +352,7 @@ class ReaderT(Protocol):
         """Move assigned partitions to their end: only records appended later are read.
 
         Every record appended after this returns is read; records appended while it
-        runs may be skipped. On Kafka it costs a fetch round trip (up to
-        ``fetch_max_wait``): the end is taken from a fetch response, which is right on
-        every broker, rather than from ListOffsets alone, which some get wrong.
+        runs may be skipped. On Kafka it costs a ListOffsets round trip.
         """
 
     def position(self, partition: TopicPartition) -> int | None:

@@ -13,7 +13,12 @@ import structlog
 from rxstreams import App
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory
-from tests.kafka_broker import kafka_url  # noqa: F401  (the session's Tansu broker)
+from tests.kafka_broker import (  # noqa: F401  (the test brokers: Apache Kafka, and Tansu)
+    kafka_broker,
+    kafka_url,
+    pytest_collection_finish,
+    tansu_url,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,11 @@ Every line has a probe and every probe a line, so the page cannot drift from the
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,13 +23,21 @@ from typing import Any, Dict, List, Optional, Tuple, Union  # noqa: UP035
 import pytest
 
 import rxstreams
-from rxstreams import App, ConfigurationError, Record, Stream, UnsupportedFeatureError
+from rxstreams import (
+    App,
+    ConfigurationError,
+    Record,
+    Stream,
+    TopicPartition,
+    UnsupportedFeatureError,
+)
 from rxstreams.settings import Settings
 from tests.helpers import AppFactory
 
 pytestmark = pytest.mark.looptime  # join windows and idle detection in virtual time
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "faust.md"
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "faust.md"
 SECTION = "## Every Faust feature, and its status here"
 STATUSES = {"same", "different", "not here", "not yet"}
 _CODE = re.compile(r"`([^`]+)`")
@@ -204,8 +216,110 @@ for faust, name in [
     ("`app.send(channel, key=, value=)`", "send"),
     ("`app.stream(channel)`", "stream"),
     ("`@app.on_configured.connect`", "on_configured"),
+    ("`app.on_rebalance_complete`", "on_rebalance_complete"),
+    ("`app.on_worker_init`", "on_worker_init"),
 ]:
     probe(faust)(_refused(name))
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "adapters")])}
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@probe("`app.main()`")
+async def _main(make_app: AppFactory) -> None:
+    out = _cli("tests/apps/commands.py", "send", "@shout", "ann")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["topic"] == "names"
+
+
+@probe("`@app.command(option(...))`")
+async def _command(make_app: AppFactory) -> None:
+    out = _cli("tests/apps/commands.py", "greet", "ann", "--times", "2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["hello ann", "hello ann"]
+
+
+@probe("`@app.on_started`, `@app.on_stopped`")
+async def _started_stopped(make_app: AppFactory) -> None:
+    app = make_app()
+    calls: list[str] = []
+
+    @app.on_started
+    async def started() -> None:
+        calls.append("started")
+
+    @app.on_stopped
+    async def stopped() -> None:
+        calls.append("stopped")
+
+    await app.run(until_idle=True, timeout=30)
+    assert calls == ["started", "stopped"]
+
+
+@probe("`app.on_partitions_assigned.connect`, `app.on_partitions_revoked.connect`")
+async def _partition_signals(make_app: AppFactory) -> None:
+    app = make_app()
+    calls: list[tuple[str, set[TopicPartition]]] = []
+
+    @app.agent(app.topic("signalled"))
+    async def idle(stream: Stream[Any]) -> None:
+        async for _ in stream:
+            pass
+
+    @app.on_partitions_assigned.connect
+    async def assigned(sender: App, partitions: set[TopicPartition], **kwargs: Any) -> None:
+        calls.append(("assigned", partitions))
+
+    @app.on_partitions_revoked.connect
+    def revoked(sender: App, partitions: set[TopicPartition], **kwargs: Any) -> None:
+        calls.append(("revoked", partitions))
+
+    await app.run(until_idle=True, timeout=30)
+    tps = {TopicPartition("signalled", 0)}
+    assert calls == [("assigned", tps), ("revoked", tps)]
+
+
+@probe("`app.on_startup_finished = fun`")
+async def _startup_finished(make_app: AppFactory) -> None:
+    app = make_app()
+    calls: list[str] = []
+
+    async def finished() -> None:
+        calls.append(app.state)
+
+    app.on_startup_finished = finished
+    await app.run(until_idle=True, timeout=30)
+    assert calls == ["running"]
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+@probe("`faust -A proj worker -l info`")
+async def _cli_worker(make_app: AppFactory) -> None:
+    out = _cli("-P", "-m", "rxstreams", "-A", "tests.apps.commands:app", "-l", "info", "topics")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["names\tpartitions=1"]
+
+
+@probe("`faust -A proj send @agent VALUE`")
+async def _cli_send(make_app: AppFactory) -> None:
+    out = _cli("-m", "rxstreams", "-A", "tests.apps.commands:app", "send", "@shout", "bo")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["topic"] == "names"
+    assert "lives only in this process" in out.stderr
+
+
+@probe("`faust -A proj COMMAND` (an `@app.command()`)")
+async def _cli_command(make_app: AppFactory) -> None:
+    out = _cli("-m", "rxstreams", "-A", "tests.apps.commands:app", "names")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["shout"]
+
 
 # -- settings -----------------------------------------------------------------------------------
 

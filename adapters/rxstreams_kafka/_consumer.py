@@ -23,7 +23,6 @@ from rxstreams.types import ConsumerConfig, MessageT, RebalanceListenerT
 
 from ._config import consumer_kwargs
 from ._errors import translate_errors
-from ._leave import leave_group, membership
 
 __all__ = ("KafkaConsumer",)
 
@@ -159,16 +158,8 @@ class KafkaConsumer:
         if self._crashing is not None:  # crash() is closing the connections
             await asyncio.gather(self._crashing, return_exceptions=True)
         if consumer is not None:
-            joined = membership(consumer)
             with translate_errors(f"stopping consumer of group {self._config.group_id!r}"):
                 await _close(consumer)
-            if joined is not None and joined[0] == 0:  # aiokafka did not leave: see _leave
-                await leave_group(
-                    self._bootstrap,
-                    self._config.group_id,
-                    joined[1],
-                    timeout=self._config.session_timeout,
-                )
             self._log.debug("consumer_stopped")
 
     def crash(self) -> None:

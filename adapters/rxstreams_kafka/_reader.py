@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -31,16 +30,9 @@ log = get_logger(__name__)
 _State = Literal["created", "started", "stopped"]
 _new_tp = tuple.__new__  # TopicPartition(...) without the generated __new__'s overhead
 
-#: the shortest wait of one fetch round in seek_to_end (a wait of 0 would not yield)
-_MIN_ROUND = 0.01
-
 
 def _theirs(tp: TopicPartition) -> Any:
     return _new_tp(KafkaTopicPartition, tp)
-
-
-def _now_ms() -> int:
-    return int(1000 * time.time())  # the clock aiokafka stamps fetch responses with
 
 
 class KafkaReader:
@@ -49,9 +41,8 @@ class KafkaReader:
     ``group_id=None``: no FindCoordinator, JoinGroup or commit is ever sent, so reading
     leaves no group behind on the broker. Positions are set by hand (:meth:`assign`,
     :meth:`seek`, :meth:`seek_to_beginning`, :meth:`seek_to_end`); a position outside the
-    log moves to the log start: Kafka reports it out of range (aiokafka resets it), and a
-    seek past the end that a broker answers with an empty fetch instead (Tansu does) is
-    reset by :meth:`getmany` once a fetch at that position reported a lower end. Records
+    log moves to the log start: Kafka answers a fetch there with OFFSET_OUT_OF_RANGE, and
+    aiokafka resets it (``auto_offset_reset="earliest"``). Records
     are aiokafka's ``ConsumerRecord`` objects, which have every
     :class:`~rxstreams.types.MessageT` attribute.
     """
@@ -63,8 +54,6 @@ class KafkaReader:
         self._consumer: Any = None
         self._state: _State = "created"
         self._assigned: frozenset[TopicPartition] = frozenset()
-        #: partitions seek() moved, and when: checked against the next fetch (see getmany)
-        self._seeks: dict[TopicPartition, int] = {}
         self._polling = False
         self._changed = asyncio.Event()  # the assignment changed, or the reader stopped
         self._log = log.bind(client_id=config.client_id)
@@ -107,7 +96,6 @@ class KafkaReader:
         self._state = "stopped"
         self._consumer = None
         self._assigned = frozenset()
-        self._seeks = {}
         self._changed.set()
         if consumer is not None:
             with translate_errors(f"stopping reader {self._config.client_id!r}"):
@@ -154,7 +142,6 @@ class KafkaReader:
                 if position is not None:  # else it is reset to the log start, as new ones
                     consumer.seek(_theirs(tp), position)
         self._assigned = tps
-        self._seeks = {tp: at for tp, at in self._seeks.items() if tp in tps}
         self._changed.set()
         self._log.debug("partitions_assigned", partitions=sorted(tps))
 
@@ -169,7 +156,6 @@ class KafkaReader:
             raise ConfigurationError(f"cannot seek {partition} to {offset!r}: use an int >= 0")
         with translate_errors(f"seeking {partition} to {offset}"):
             consumer.seek(_theirs(partition), offset)
-        self._seeks[partition] = _now_ms()
 
     async def seek_to_beginning(self, partitions: Iterable[TopicPartition]) -> None:
         """Move these assigned partitions to their log start (ListOffsets EARLIEST)."""
@@ -178,30 +164,13 @@ class KafkaReader:
             await self._reset(consumer, tps, "beginning")
 
     async def seek_to_end(self, partitions: Iterable[TopicPartition]) -> None:
-        """Move these assigned partitions to their end: only later records are read.
-
-        ListOffsets LATEST gives a first position; some brokers (Tansu) answer with one
-        inside the last batch written, so the reader then fetches, and skips records,
-        until each partition reaches the log end a fetch response reported after the
-        seek began. On Kafka that is one fetch that finds nothing (up to
-        ``fetch_max_wait``). A record appended after this returns is never skipped.
-        """
+        """Move these assigned partitions to their end (ListOffsets LATEST): only records
+        appended after this returns are read."""
         consumer, tps = self._check_assigned("seek_to_end", partitions)
-        if not tps:
-            return
-        if self._polling:
-            raise AppStateError("seek_to_end() while getmany is running on this reader")
-        self._polling = True  # this fetches: no getmany meanwhile
-        try:
-            began = _now_ms()
+        if tps:
             await self._reset(consumer, tps, "end")
-            await self._skip_to_fetched_end(consumer, tps, began)
-        finally:
-            self._polling = False
 
     async def _reset(self, consumer: Any, tps: Sequence[TopicPartition], to: str) -> None:
-        for tp in tps:
-            self._seeks.pop(tp, None)
         seek = consumer.seek_to_beginning if to == "beginning" else consumer.seek_to_end
         with translate_errors(f"seeking {sorted(tps)} to the {to}"):
             done = await seek(*(_theirs(tp) for tp in tps))
@@ -210,42 +179,6 @@ class KafkaReader:
                 f"seeking {sorted(tps)} to the {to} got no answer in "
                 f"{self._config.request_timeout}s (request_timeout); is the broker running?"
             )
-
-    async def _skip_to_fetched_end(
-        self, consumer: Any, tps: Sequence[TopicPartition], began_ms: int
-    ) -> None:
-        """Fetch and drop records until each partition is at an end reported after
-        ``began_ms`` (a response for a fetch at the new position: aiokafka ignores the
-        others, and stamps the ones it keeps with the time it got them)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._config.request_timeout
-        round_wait = max(self._config.fetch_max_wait, _MIN_ROUND)
-        ends: dict[TopicPartition, int] = {}
-        pending = list(tps)
-        while True:
-            for tp in pending:
-                if tp not in ends:
-                    stamp = consumer.last_poll_timestamp(_theirs(tp))
-                    if stamp is not None and stamp > began_ms:
-                        ends[tp] = consumer.highwater(_theirs(tp))
-            pending = [tp for tp in pending if not self._reached(tp, ends.get(tp))]
-            if not pending:
-                return
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise BrokerUnavailableError(
-                    f"seeking {sorted(pending)} to the end: no fetch answered in "
-                    f"{self._config.request_timeout}s (request_timeout); is the broker running?"
-                )
-            with translate_errors(f"seeking {sorted(pending)} to the end"):
-                await consumer.getmany(
-                    *(_theirs(tp) for tp in pending),
-                    timeout_ms=round(1000 * min(remaining, round_wait)),
-                )
-
-    def _reached(self, tp: TopicPartition, end: int | None) -> bool:
-        position = self.position(tp)
-        return end is not None and position is not None and position >= end
 
     def position(self, partition: TopicPartition) -> int | None:
         """The next offset :meth:`getmany` returns for an assigned partition, if known.
@@ -304,39 +237,9 @@ class KafkaReader:
                     timeout_ms=round(timeout * 1000),
                     max_records=max_records,
                 )
-            if self._seeks:
-                await self._reset_seeks_past_the_end(consumer)
         finally:
             self._polling = False
         return {_new_tp(TopicPartition, tp): records for tp, records in batch.items()}
-
-    async def _reset_seeks_past_the_end(self, consumer: Any) -> None:
-        """Move to the log start the partitions seek() put past the end of their log.
-
-        Known once a fetch at the new position came back (stamped after the seek) with a
-        log end below it: Kafka answers such a fetch with OFFSET_OUT_OF_RANGE, and
-        aiokafka resets the position itself; Tansu answers with no records and waits
-        there until the log grows that far.
-        """
-        past_end = []
-        for tp, seeked_ms in list(self._seeks.items()):
-            stamp = consumer.last_poll_timestamp(_theirs(tp))
-            if stamp is None or stamp <= seeked_ms:
-                continue
-            del self._seeks[tp]
-            position, end = self.position(tp), self.highwater(tp)
-            if position is not None and end is not None and position > end:
-                self._log.info(
-                    "offset_reset",
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    position=position,
-                    end=end,
-                    reset_to="log start",
-                )
-                past_end.append(tp)
-        if past_end:
-            await self._reset(consumer, past_end, "beginning")
 
     # -- helpers --------------------------------------------------------------------------
 

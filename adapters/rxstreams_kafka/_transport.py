@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.protocol.offset import OffsetRequest
 
 from rxstreams.errors import BrokerUnavailableError, ConfigurationError
 from rxstreams.logging import get_logger
@@ -17,7 +18,7 @@ from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig, Rebala
 
 from ._config import bootstrap_servers
 from ._consumer import KafkaConsumer
-from ._errors import translate, translate_errors
+from ._errors import KAFKA_ERRORS, translate, translate_errors
 from ._producer import KafkaProducer
 from ._reader import KafkaReader
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ("KafkaTransport",)
 
 log = get_logger(__name__)
+
+#: how long create_topics waits for new topics to be ready (see _until_visible)
+_VISIBLE_WITHIN = 10.0
 
 
 class KafkaTransport:
@@ -91,7 +95,8 @@ class KafkaTransport:
         """Create the topics that do not exist yet; existing ones are left as they are.
 
         ``retention_ms`` becomes the topic's ``retention.ms``, ``compacting`` its
-        ``cleanup.policy=compact``; ``internal`` means nothing to Kafka.
+        ``cleanup.policy=compact``; ``internal`` means nothing to Kafka. Returns once the
+        new topics are ready to use (see :func:`_until_visible`).
         """
         self._check_open()
         specs: dict[str, TopicSpec] = {}
@@ -107,12 +112,16 @@ class KafkaTransport:
         async with self._admin_client() as admin:
             with translate_errors(f"creating topics {sorted(specs)}"):
                 response = await admin.create_topics([_new_topic(s) for s in specs.values()])
-        for name, code, *message in response.topic_errors:
-            error_type = for_code(code)
-            if code == 0 or error_type is TopicAlreadyExistsError:
-                continue
-            error = error_type(*(m for m in message if m))
-            raise translate(error, f"creating topic {name!r}") from error
+            created = []
+            for name, code, *message in response.topic_errors:
+                error_type = for_code(code)
+                if code == 0:
+                    created.append(specs[name])
+                elif error_type is not TopicAlreadyExistsError:
+                    error = error_type(*(m for m in message if m))
+                    raise translate(error, f"creating topic {name!r}") from error
+            if created:
+                await _until_visible(admin, created)
         log.debug("topics_declared", topics=sorted(specs))
 
     async def partition_count(self, topic: str) -> int | None:
@@ -165,6 +174,60 @@ class KafkaTransport:
             raise BrokerUnavailableError(
                 f"transport {self._url!r} is closed: open a new one", retriable=False
             )
+
+
+async def _until_visible(admin: Any, specs: Sequence[TopicSpec]) -> None:
+    """Wait (bounded) until the topics just created are ready: the metadata shows each
+    partition with a leader, and that leader answers ListOffsets for it.
+
+    Kafka's CreateTopics answers once the controller has the topics; the brokers take
+    them over a moment later. Until a broker's metadata shows them, a metadata request
+    (a ``partition_count()`` right after, a consumer subscribing) does not see them; until
+    it leads their partitions, produce and fetch requests get NOT_LEADER_OR_FOLLOWER
+    (aiokafka retries, and logs a warning). Past the bound they are left to get ready on
+    their own, with a warning.
+    """
+    wanted = {spec.name: spec.partitions for spec in specs}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _VISIBLE_WITHIN
+    while True:
+        with translate_errors(f"describing topics {sorted(wanted)}"):
+            described = await admin.describe_topics(sorted(wanted))
+        by_leader: dict[int, dict[str, list[int]]] = {}
+        for found in described:
+            partitions = found["partitions"]
+            if (
+                not found["error_code"]
+                and len(partitions) == wanted.get(found["topic"])
+                and all(p["leader"] >= 0 for p in partitions)
+            ):
+                for p in partitions:
+                    topics = by_leader.setdefault(p["leader"], {})
+                    topics.setdefault(found["topic"], []).append(p["partition"])
+        waiting: set[str] = set()
+        for leader, topics in by_leader.items():
+            if not await _leads(admin, leader, topics):
+                waiting.update(topics)  # a topic is ready once all its leaders answer
+        for topics in by_leader.values():
+            for topic in topics.keys() - waiting:
+                wanted.pop(topic, None)
+        if not wanted:
+            return
+        if loop.time() > deadline:
+            log.warning("topics_not_ready_yet", topics=sorted(wanted), waited=_VISIBLE_WITHIN)
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _leads(admin: Any, leader: int, topics: dict[str, list[int]]) -> bool:
+    """Whether broker ``leader`` answers ListOffsets (LATEST) for all these partitions
+    (not yet, if it cannot be reached right now: the caller asks again, within its bound)."""
+    request = OffsetRequest(-1, 0, [(t, [(p, -1) for p in ps]) for t, ps in topics.items()])
+    try:
+        response = await admin._client.send(leader, request)
+    except KAFKA_ERRORS:
+        return False
+    return all(part[1] == 0 for _topic, parts in response.topics for part in parts)
 
 
 def _new_topic(spec: TopicSpec) -> Any:

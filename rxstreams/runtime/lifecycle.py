@@ -15,7 +15,12 @@ them, the group takes them away. A :class:`Participant` is told about each step:
 - ``on_revoked(partitions)``: they are gone (and, on stop, every partition is); events of
   these partitions still queued are dropped, their new owner processes them again.
 
-Participants run in the order they were added, ``on_revoked`` in reverse.
+The app as a whole has two more moments: ``on_started()`` once the worker runs (its
+agents, consumer and commits started), and ``on_stopped()`` once it stopped (its clients
+closed). ``@app.on_started``, ``@app.on_stopped`` and the ``app.on_partitions_assigned`` /
+``app.on_partitions_revoked`` signals are a participant (rxstreams.hooks).
+
+Participants run in the order they were added, ``on_revoked`` and ``on_stopped`` in reverse.
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ class Participant:
 
     async def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
         """``partitions`` are gone."""
+
+    async def on_started(self) -> None:
+        """The worker started: its agents, consumer and commits run."""
+
+    async def on_stopped(self) -> None:
+        """The worker stopped: everything committed, its clients closed."""
 
 
 class Lifecycle:
@@ -77,3 +88,11 @@ class Lifecycle:
     async def revoked(self, partitions: frozenset[TopicPartition]) -> None:
         for p in reversed(list(self.participants)):
             await p.on_revoked(partitions)
+
+    async def started(self) -> None:
+        for p in list(self.participants):
+            await p.on_started()
+
+    async def stopped(self) -> None:
+        for p in reversed(list(self.participants)):
+            await p.on_stopped()

@@ -53,7 +53,7 @@ class Replies:
             app = self.worker.app
             topic = app.topic(self.topic_name, internal=True)
             await self.worker.producing.declare([topic.spec()])
-            config = ReaderConfig(client_id=f"{app.id}-replies", fetch_max_wait=0.01)
+            config = ReaderConfig(client_id=f"{app.id}-replies")
             reader = self.worker.create_reader(config)
             await reader.start()
             numbers = await reader.partitions_for(self.topic_name)

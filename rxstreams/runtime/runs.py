@@ -79,13 +79,20 @@ class BoundedRun:
             self._bar.refresh()
 
     async def _until_idle(self) -> None:
+        """Every event fetched is processed, and nothing new arrived: not even a record the
+        app sent itself meanwhile (to a through or repartition topic it reads), which a
+        later fetch would bring."""
         worker = self.worker
         idle = worker.fetcher.idle
         while True:
+            sent = worker.producing.sent
             if worker.sources:
                 idle.clear()
                 await idle.wait()  # a fetch found nothing new, at the end
             else:
                 await asyncio.sleep(worker.app.conf.fetch_timeout)  # channels only: look again
-            if all(s.in_flight == 0 for s in worker.all_sources() if s.ports):
+            if not all(s.in_flight == 0 for s in worker.all_sources() if s.ports):
+                continue
+            if worker.producing.sent == sent:
                 return
+            await worker.producing.flush()  # on the broker before the next fetch looks

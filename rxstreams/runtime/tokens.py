@@ -127,8 +127,11 @@ class Ackable:
         try:
             if self._owns and not self._pinned:
                 port = self._port
-                if port is None or not port.failed:
+                if port is None or not (port.failed or (port.closed and not port.source.ports)):
                     self.ack()
+                # else: its pipeline failed, or was disposed (a take downstream ended, the
+                # app stopped) with no other stream left on its topic: an event an operator
+                # still held then was not processed; the next run of the group gets it
         except Exception:
             pass
 

@@ -20,7 +20,11 @@ A worker is created on first use: a stream being created, a record being sent, o
    stopped"); the leader election leaves its group; then every other task, newest first;
 7. the participants' ``on_revoked`` for every partition;
 8. the consumers leave the group; the producer is flushed and closed; the transport, if
-   the app created it, is closed.
+   the app created it, is closed;
+9. the participants' ``on_stopped`` (``@app.on_stopped`` hooks).
+
+Once started (and before ``start()`` returns), the participants' ``on_started`` run
+(``@app.on_started`` hooks); one that fails stops the app as a failing agent does.
 
 A crash (an agent's policy said stop, a task failed) freezes the offsets at once, so nothing
 acked after the failure is committed, then stops the same way without draining.
@@ -284,6 +288,12 @@ class Worker:
             topics=sorted(self.sources),
             agents=sorted(app.agents),
         )
+        try:
+            await self.lifecycle.started()
+        except Exception as exc:  # a failing on_started hook stops the app, as an agent does
+            self.crash(exc)
+            await self.stop()
+            raise
 
     async def stop(self, *, drain: bool = True) -> None:
         """Stop gracefully (see the module doc for the order).
@@ -362,6 +372,7 @@ class Worker:
         for source in self.all_sources():
             source.release_held()
         await self._close_clients()
+        await self._quietly(self.lifecycle.stopped(), "stopped")
         self.state = State.STOPPED
         self.stopped.set()
         self.log.info(

@@ -1,14 +1,14 @@
-"""The behavioural contract, run against every broker: the embedded one and Kafka (Tansu).
+"""The behavioural contract, run against every broker: the embedded one and Apache Kafka.
 
 Every test of this directory takes :func:`cluster`, parametrized by :func:`broker_url`:
 
 - ``memory``: a ``memory://NAME`` broker of its own (a fresh :class:`MemoryBroker`,
   forgotten afterwards);
-- ``kafka``: the session's Tansu broker (``kafka_url``); topics and groups outlive a test
+- ``kafka``: the session's Apache Kafka broker (``kafka_url``); topics and groups outlive a test
   there, so every name comes from :meth:`Cluster.name`.
 
 Apps are made with ``App(id, broker=url)`` — the same code path a user takes — and the
-settings that make groups form and commits land quickly on Tansu (a 2 s session, 50 ms
+settings that make groups form and commits land quickly (a 2 s session, 50 ms
 fetch waits, 0.2 s commit interval). The helpers read what a user of either broker would
 look at: the group's committed offsets, the records on a topic.
 """
@@ -34,7 +34,7 @@ from rxstreams.transports import transport_from_url
 from rxstreams.types import ConsumerConfig, MessageT, ProducerConfig, ReaderConfig, ReaderT
 from rxstreams_memory import MemoryBroker
 
-#: settings that make a group form in about a second on Tansu and commits land quickly
+#: settings that make a group form and notice a crash quickly, and commits land quickly
 FAST: dict[str, Any] = {
     "session_timeout": 2.0,
     "fetch_timeout": 0.05,
@@ -94,7 +94,7 @@ class Cluster:
     # -- names and apps -----------------------------------------------------------------
 
     def name(self, prefix: str) -> str:
-        """A topic or group name no other test uses (Tansu's state outlives a test)."""
+        """A topic or group name no other test uses (the broker's state outlives a test)."""
         return f"{prefix}-{self._run}-{next(self._counter)}"
 
     def app(self, id: str, **settings: Any) -> App:
@@ -216,10 +216,9 @@ class Cluster:
         return [m for tp in tps for m in got[tp]]
 
     async def groups(self) -> set[str]:
-        """The ids of the consumer groups on the broker (Tansu's outlive a test).
+        """The ids of the consumer groups on the broker (they outlive a test).
 
-        Kafka: ListGroups. Tansu lists only groups that have committed offsets, so there
-        a group whose members never commit does not show.
+        Kafka: ListGroups.
         """
         if self.kind == "memory":
             return set(MemoryBroker.named(urlsplit(self.url).netloc).groups())
@@ -232,8 +231,7 @@ class Cluster:
             await admin.close()
 
     def ends(self, sent: Iterable[RecordMetadata], partitions: int) -> dict[int, int]:
-        """The end offset of each partition after the records ``sent`` (from their metadata:
-        Tansu's ListOffsets is wrong after a batched produce)."""
+        """The end offset of each partition after the records ``sent`` (from their metadata)."""
         ends = dict.fromkeys(range(partitions), 0)
         for md in sent:
             ends[md.partition] = max(ends[md.partition], md.offset + 1)

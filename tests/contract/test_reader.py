@@ -77,7 +77,7 @@ async def test_seek_starts_at_the_offset(cluster: Cluster) -> None:
 
 async def test_seek_to_end_reads_only_what_is_produced_afterwards(cluster: Cluster) -> None:
     """After seek_to_end, right after a batched produce, only records produced later are
-    read, from the first of them (Tansu's ListOffsets answer alone would re-read)."""
+    read, from the first of them."""
     topic = cluster.name("log")
     await cluster.create_topic(topic, 2)
     await cluster.produce(topic, [(None, i) for i in range(20)], partition=lambda _, v: v % 2)
@@ -93,8 +93,8 @@ async def test_seek_to_end_reads_only_what_is_produced_afterwards(cluster: Clust
 
 
 async def test_a_seek_past_the_end_reads_from_the_log_start(cluster: Cluster) -> None:
-    """A position past the end of the log moves to the log start (Kafka's
-    auto.offset.reset=earliest; Tansu, which does not refuse it, is handled alike)."""
+    """A position past the end of the log moves to the log start (Kafka answers
+    OFFSET_OUT_OF_RANGE, and the reader resets to the earliest offset)."""
     topic = cluster.name("log")
     await cluster.create_topic(topic, 1)
     await cluster.produce(topic, [(None, i) for i in range(3)])
@@ -126,8 +126,7 @@ async def test_reassigning_keeps_the_position_of_kept_partitions(cluster: Cluste
 
 
 async def test_reading_creates_no_consumer_group(cluster: Cluster) -> None:
-    """A reader leaves no consumer group on the broker: none is listed afterwards (Tansu
-    lists only groups with commits: see Cluster.groups)."""
+    """A reader leaves no consumer group on the broker: none is listed afterwards."""
     topic = cluster.name("log")
     await cluster.create_topic(topic, 2)
     await cluster.produce(topic, [(None, i) for i in range(4)], partition=lambda _, v: v % 2)

@@ -164,7 +164,7 @@ def _stage(app: App, s: Any, index: int, name: str, param: int, record: Record) 
         @app.agent(branch, name="branch")
         async def branch_sink(stream: Stream[list[int]]) -> None:
             async for bundle in stream:
-                await asyncio.sleep(0.01 * param)
+                await asyncio.sleep(param)  # seconds: it may outlast a join window
                 record.branch.update(bundle)
 
         return s.tee(branch)
@@ -274,3 +274,49 @@ def new_app(broker: MemoryBroker, plan: Plan) -> App:
         commit_every=1,
         session_timeout=3.0,
     )
+
+
+async def rebalance_then_crash(plan: Plan, change: str, after: int) -> None:
+    """Worker A runs the plan; once the sink finished ``after`` items, ``change`` happens
+    (worker B joins the group, or B had joined and now leaves gracefully, or crashes); once
+    it finished ``plan.crash_after`` more, every worker crashes. The invariant is checked
+    at each step; a new worker then runs the plan without take until idle."""
+    broker = MemoryBroker()
+    produce(broker, plan)
+    record = Record()
+    first = new_app(broker, plan)
+    build(first, plan, record)
+    await first.start()
+    second = new_app(broker, plan)
+    build(second, plan, record)
+    if change != "joins":
+        await second.start()  # both from the start: B leaves or crashes later
+    record.reached = asyncio.Event()
+    target = after
+    await _until_items(record, target)
+    if change == "joins":
+        await second.start()
+    elif change == "leaves":
+        await second.stop()
+    else:
+        await crash(second)
+    check(broker, "props", plan, record)
+    await _until_items(record, target + plan.crash_after)
+    await crash(first)
+    if change == "joins":
+        await crash(second)
+    check(broker, "props", plan, record)
+
+    again = new_app(broker, plan)
+    build(again, plan.without_take(), record)
+    await again.run(until_idle=True, timeout=300)
+    check(broker, "props", plan, record)
+    check_all_processed(broker, "props", plan, record)
+
+
+async def _until_items(record: Record, items: int, limit: float = 10.0) -> None:
+    """Until the sinks finished ``items`` items in this run, or ``limit`` virtual seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while record.items < items and loop.time() < deadline:
+        await asyncio.sleep(0.01)

@@ -26,8 +26,25 @@ class Offsets:
 class Port:
     """The subscriber an event was delivered to (stands in for source.Port)."""
 
-    def __init__(self, *, failed: bool) -> None:
+    def __init__(self, *, failed: bool, closed: bool = False, others: bool = False) -> None:
         self.failed = failed
+        #: the subscriber is gone; ``others``: other subscribers still read the source
+        self.closed = closed
+        self.source = self
+        self.ports = [object()] if others else []
+
+
+def test_an_event_a_disposed_pipeline_let_go_of_waits_for_the_next_run() -> None:
+    """The subscriber was disposed (a take downstream ended, the app stopped) and nobody
+    else reads the topic: an event an operator still held is not acked when freed, so the
+    next run of the group processes it; with another reader left, it is acked (that reader
+    decides the commit)."""
+    ev, offsets = delivered(7, port=Port(failed=False, closed=True))
+    del ev
+    assert offsets.acked == []
+    ev, offsets = delivered(8, port=Port(failed=False, closed=True, others=True))
+    del ev
+    assert offsets.acked == [8]
 
 
 def delivered(

@@ -1,4 +1,4 @@
-"""Scale-out with real processes on Kafka (Tansu): ``rxstreams worker`` processes of one app
+"""Scale-out with real processes on Apache Kafka: ``rxstreams worker`` processes of one app
 share the partitions; one is killed with SIGKILL mid-stream and the others take its
 partitions over, losing nothing and keeping each key's order. Also ``rxstreams send``,
 ``agents`` and ``topics`` against the same broker."""

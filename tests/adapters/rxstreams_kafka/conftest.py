@@ -1,9 +1,8 @@
-"""Fixtures for the Kafka adapter's tests, against the session's Tansu broker.
+"""Fixtures for the Kafka adapter's tests, against the session's Apache Kafka broker.
 
-Tansu state lives as long as the session, so every test names its own topics and groups
-(:func:`names`). Consumers use a 2 s session timeout (Tansu holds a JoinGroup for about
-half of it, so a group forms in about a second) and a short ``fetch_max_wait`` (Tansu's
-waiting fetch is not woken by new data).
+The broker's state lives as long as the session, so every test names its own topics and
+groups (:func:`names`). Consumers use a 2 s session timeout (a crashed member is noticed
+quickly) and a short ``fetch_max_wait``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from rxstreams.types import ConsumerConfig, ProducerConfig
 from rxstreams_kafka import KafkaConsumer, KafkaProducer, KafkaTransport
 from tests.adapters.rxstreams_kafka.helpers import Journal, RecordingListener
 
-#: consumer settings that make groups form fast on Tansu
+#: consumer settings that make groups form and notice crashes fast
 FAST = {"session_timeout": 2.0, "heartbeat_interval": 0.5, "fetch_max_wait": 0.05}
 
 

@@ -101,3 +101,48 @@ async def test_a_script_that_only_sends_delivers_every_record(
     got = await consume(checker, 200)
     values = [orjson.loads(m.value) for m in got.get(TopicPartition(topic, 0), []) if m.value]
     assert values == list(range(200))
+
+
+async def test_hooks_and_partition_signals_on_kafka(
+    kafka_url: str,
+    transport: KafkaTransport,
+    producer: KafkaProducer,
+    names: Callable[[str], str],
+) -> None:
+    """On Kafka's group protocol the partition signals get the partitions of the group's
+    assignment, before their events are processed and before their final commit; the
+    on_started hook runs before any event, on_stopped last."""
+    source, app_id = names("hooked"), names("app")
+    await transport.create_topics([TopicSpec(source, 2)])
+    await asyncio.gather(*[await producer.send(source, orjson.dumps(i)) for i in range(10)])
+    app = App(app_id, broker=kafka_url, topic_partitions=2, session_timeout=3, fetch_timeout=0.1)
+    calls: list[object] = []
+
+    @app.agent(app.topic(source))
+    async def count(stream: Stream[int]) -> None:
+        async for value in stream:
+            calls.append(("value", value))
+
+    @app.on_started
+    async def started() -> None:
+        calls.append("started")
+
+    @app.on_partitions_assigned.connect
+    async def assigned(sender: App, partitions: set[TopicPartition], **kwargs: object) -> None:
+        calls.append(("assigned", sorted(tp.partition for tp in partitions)))
+
+    @app.on_partitions_revoked.connect
+    async def revoked(sender: App, partitions: set[TopicPartition], **kwargs: object) -> None:
+        calls.append(("revoked", sorted(tp.partition for tp in partitions)))
+
+    @app.on_stopped
+    async def stopped() -> None:
+        calls.append("stopped")
+
+    await app.run(until_idle=True, timeout=60)
+    values = [c for c in calls if isinstance(c, tuple) and c[0] == "value"]
+    assert sorted(v for _, v in values) == list(range(10))
+    # the group may assign while the worker starts: only the order around events is fixed
+    assert calls.index("started") < calls.index(values[0])
+    assert calls.index(("assigned", [0, 1])) < calls.index(values[0])
+    assert calls[-2:] == [("revoked", [0, 1]), "stopped"]

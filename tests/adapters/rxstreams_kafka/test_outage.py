@@ -2,22 +2,16 @@
 the outage once when it starts and once when it ends, reconnects, rejoins, and carries on
 from the committed offsets.
 
-Two outages: a broker restart, with Tansu's ``s3://`` storage engine on a local S3 server
-(moto), so that a broker killed with SIGKILL and started again on the same port finds its
-topics, records, groups and committed offsets again (its ``memory://`` storage starts
-empty; after such a restart Tansu still knows the worker's member, so there is no
-rejoin); and a network outage, through a proxy whose connections are cut while the broker
+Two outages: a broker restart, Apache Kafka killed with SIGKILL and started again on the
+same log directory and port (its topics, records, groups and committed offsets are still
+there); and a network outage, through a proxy whose connections are cut while the broker
 keeps running, so that the broker expires the worker's session and the worker must rejoin.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import urllib.request
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -29,7 +23,7 @@ from rxstreams.messages import TopicPartition, TopicSpec
 from rxstreams.types import ConsumerConfig
 from rxstreams_kafka import KafkaTransport
 from tests.adapters.rxstreams_kafka.helpers import RecordingListener, wait_assigned
-from tests.kafka_broker import start_s3, start_tansu, stop, tansu_binary
+from tests.brokers.kafka import KafkaBroker
 
 pytestmark = pytest.mark.kafka
 
@@ -37,64 +31,12 @@ pytestmark = pytest.mark.kafka
 SESSION = 2.0
 
 
-class RestartableBroker:
-    """A Tansu broker on durable storage that can be killed and started again."""
-
-    def __init__(self, log_path: Path, storage: str, env: dict[str, str]) -> None:
-        self.log_path = log_path
-        self.storage = storage
-        self.env = env
-        self.port: int | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"kafka://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        """Start it (again, on the same port once it had one)."""
-        self.process, self.port = start_tansu(
-            tansu_binary(), self.log_path, port=self.port, storage=self.storage, env=self.env
-        )
-
-    def kill(self) -> None:
-        """Kill it as a crash or a power cut would: no clean shutdown."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An S3 server for the module's brokers (each test has a bucket of its own)."""
-    process, endpoint = start_s3(tmp_path_factory.mktemp("s3") / "s3.log")
-    try:
-        yield endpoint
-    finally:
-        stop(process)
-
-
 @pytest.fixture
-def broker(s3_endpoint: str, tmp_path: Path) -> Iterator[RestartableBroker]:
-    """A running Tansu broker keeping its data in a new bucket; stopped afterwards."""
-    bucket = f"tansu-{uuid.uuid4().hex[:12]}"
-    request = urllib.request.Request(f"{s3_endpoint}/{bucket}", method="PUT")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-    env = {
-        "AWS_ENDPOINT": s3_endpoint,
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    broker = RestartableBroker(tmp_path / "tansu.log", f"s3://{bucket}/", env)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        if broker.process is not None:
-            stop(broker.process)
+async def broker(kafka_broker: Callable[..., KafkaBroker]) -> KafkaBroker:
+    """A running Apache Kafka broker of the test's own (stopped at its end)."""
+    broker = kafka_broker()
+    await broker.start_async()
+    return broker
 
 
 async def wait_for(condition: Callable[[], bool], *, within: float, what: str) -> None:
@@ -164,18 +106,18 @@ class CuttableLink:
 
 
 @pytest.fixture
-async def link(tmp_path: Path) -> AsyncIterator[CuttableLink]:
-    """A Tansu broker of the test's own (memory storage) behind a cuttable proxy."""
+async def link(kafka_broker: Callable[..., KafkaBroker]) -> AsyncIterator[CuttableLink]:
+    """An Apache Kafka broker of the test's own behind a cuttable proxy (the address it
+    advertises is the proxy's)."""
     link = CuttableLink()
     await link.open()
-    process, link.target = start_tansu(
-        tansu_binary(), tmp_path / "tansu.log", advertised_port=link.port
-    )
+    broker = kafka_broker(advertised_port=link.port)
+    link.target = broker.choose_ports()["PLAINTEXT"]
+    await broker.start_async()
     try:
         yield link
     finally:
         await link.close()
-        stop(process)
 
 
 def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -183,7 +125,7 @@ def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 async def test_a_worker_rides_out_a_broker_restart_longer_than_its_session(
-    broker: RestartableBroker, names: Callable[[str], str]
+    broker: KafkaBroker, names: Callable[[str], str]
 ) -> None:
     """The broker is killed with events in flight and restarted after 2.5 sessions: the
     worker does not crash, logs one broker_unavailable and one broker_available, and
@@ -217,7 +159,7 @@ async def test_a_worker_rides_out_a_broker_restart_longer_than_its_session(
             unfinished = len(before - set(seen))
             await asyncio.sleep(2.5 * SESSION)
             assert app.state == "running"
-            broker.start()
+            await broker.start_async()
             for value in sorted(after):
                 await app.topic(topic).send(value=value)
             await wait_for(

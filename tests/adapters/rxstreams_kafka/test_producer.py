@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 import pytest
@@ -21,10 +21,10 @@ from rxstreams.errors import (
     UnknownTopicError,
 )
 from rxstreams.messages import RecordMetadata, TopicPartition, TopicSpec
-from rxstreams.types import ProducerConfig
+from rxstreams.types import ConsumerConfig, ProducerConfig
 from rxstreams_kafka import KafkaProducer, KafkaTransport
-from tests.adapters.rxstreams_kafka.conftest import MakeConsumer
-from tests.adapters.rxstreams_kafka.helpers import consume
+from tests.adapters.rxstreams_kafka.conftest import FAST, MakeConsumer
+from tests.adapters.rxstreams_kafka.helpers import RecordingListener, consume
 
 pytestmark = pytest.mark.kafka
 
@@ -116,8 +116,8 @@ async def test_a_delivery_failure_fails_the_future_and_the_next_flush(
     flush() raises too, never retriable (the app flushes before committing: no commit past
     lost output, also not after waiting out an outage).
 
-    Tansu accepts every record, so the failure aiokafka reports when a batch expires is
-    handed to the producer's delivery callback directly."""
+    The broker accepts every record, so the failure aiokafka reports when a batch expires
+    is handed to the producer's delivery callback directly."""
     failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
     failed.set_exception(kafka_errors.KafkaTimeoutError("Batch for t-0 expired"))
     future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
@@ -134,36 +134,78 @@ async def test_a_delivery_failure_fails_the_future_and_the_next_flush(
     await producer.flush()  # reported once
 
 
-# -- durability settings, on a broker that refuses idempotence (Tansu) ------------------------
+# -- durability settings: idempotence on Apache Kafka, and on a broker that refuses it -------
+
+
+@pytest.fixture
+async def refusing(tansu_url: str) -> AsyncIterator[KafkaTransport]:
+    """A transport on Tansu: a Kafka-protocol broker that refuses idempotent producers
+    (it answers aiokafka's InitProducerId with UNKNOWN_SERVER_ERROR)."""
+    transport = KafkaTransport(tansu_url)
+    yield transport
+    await transport.close()
 
 
 async def _read_values(
-    make_consumer: MakeConsumer, topic: str, group: str, count: int
+    transport: KafkaTransport, topic: str, group: str, count: int
 ) -> list[tuple[int, bytes | None]]:
     """(offset, value) of the ``count`` records of a one-partition topic, checking that
     the log holds no more than that (a duplicate would lengthen it)."""
-    consumer, _ = await make_consumer(group, [topic], group_id=group)
-    tp = TopicPartition(topic, 0)
-    got = (await consume(consumer, count)).get(tp, [])
-    assert consumer.highwater(tp) == count
-    return [(m.offset, m.value) for m in got]
+    consumer = transport.create_consumer(
+        [topic], RecordingListener(group, []), ConsumerConfig(group, group, **FAST)
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        got = (await consume(consumer, count)).get(tp, [])
+        assert consumer.highwater(tp) == count
+        return [(m.offset, m.value) for m in got]
+    finally:
+        await consumer.stop()
 
 
 def _aiokafka_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name.startswith("aiokafka")]
 
 
-async def test_by_default_the_producer_falls_back_once_and_loses_nothing(
-    transport: KafkaTransport,
-    make_consumer: MakeConsumer,
-    names: Callable[[str], str],
-    caplog: pytest.LogCaptureFixture,
+async def test_on_apache_kafka_the_default_producer_is_idempotent_and_says_nothing(
+    transport: KafkaTransport, names: Callable[[str], str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A refused idempotence: one warning saying why and how to silence it; no loss, no dup."""
+    """Defaults (acks=all, idempotence None) on Apache Kafka: the broker gives the producer
+    an id, so it is idempotent, and nothing is logged (no fallback warning)."""
     caplog.set_level(logging.WARNING, logger="aiokafka")
     topic = names("t")
     await transport.create_topics([TopicSpec(topic, 1)])
     producer = transport.create_producer(ProducerConfig("default"))
+    assert (producer.config.acks, producer.config.idempotence) == ("all", None)
+    with capture_logs() as logs:
+        await producer.start()
+        sent = [await producer.send(topic, b"%d" % i) for i in range(100)]
+        landed = [await f for f in sent]
+    assert logs == []
+    assert _aiokafka_errors(caplog) == []
+    assert producer.idempotent is True
+    assert [md.offset for md in landed] == list(range(100))
+    assert await _read_values(transport, topic, names("g"), 100) == [
+        (i, b"%d" % i) for i in range(100)
+    ]
+
+
+async def test_required_idempotence_starts_on_apache_kafka(transport: KafkaTransport) -> None:
+    """producer_idempotence=True: Apache Kafka grants it; start() succeeds."""
+    producer = transport.create_producer(ProducerConfig("required", idempotence=True))
+    await producer.start()
+    assert producer.idempotent is True
+
+
+async def test_by_default_the_producer_falls_back_once_and_loses_nothing(
+    refusing: KafkaTransport, names: Callable[[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused idempotence: one warning saying why and how to silence it; no loss, no dup."""
+    caplog.set_level(logging.WARNING, logger="aiokafka")
+    topic = names("t")
+    await refusing.create_topics([TopicSpec(topic, 1)])
+    producer = refusing.create_producer(ProducerConfig("default"))
     with capture_logs() as logs:
         await producer.start()
         sent = [await producer.send(topic, b"%d" % i) for i in range(100)]
@@ -178,17 +220,17 @@ async def test_by_default_the_producer_falls_back_once_and_loses_nothing(
     assert _aiokafka_errors(caplog) == []  # not aiokafka's own ERROR line as well
     assert producer.idempotent is False
     assert [md.offset for md in landed] == list(range(100))
-    assert await _read_values(make_consumer, topic, names("g"), 100) == [
+    assert await _read_values(refusing, topic, names("g"), 100) == [
         (i, b"%d" % i) for i in range(100)
     ]
 
 
 async def test_required_idempotence_fails_to_start_with_what_to_do(
-    transport: KafkaTransport, caplog: pytest.LogCaptureFixture
+    refusing: KafkaTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Required idempotence that is refused fails start() with what to change."""
     caplog.set_level(logging.WARNING, logger="aiokafka")
-    producer = transport.create_producer(ProducerConfig("required", idempotence=True))
+    producer = refusing.create_producer(ProducerConfig("required", idempotence=True))
     with pytest.raises(ConfigurationError, match="requires idempotence") as info:
         await producer.start()
     message = str(info.value)
@@ -222,7 +264,7 @@ async def test_without_idempotence_the_producer_starts_silently_and_delivers(
     assert logs == []
     assert producer.idempotent is False
     assert [md.offset for md in landed] == ([-1] * 20 if acks == 0 else list(range(20)))
-    assert await _read_values(make_consumer, topic, names("g"), 20) == [
+    assert await _read_values(transport, topic, names("g"), 20) == [
         (i, b"%d" % i) for i in range(20)
     ]
 
@@ -250,24 +292,41 @@ async def test_gzip_compressed_records_round_trip(
 
 
 async def test_a_record_over_the_max_request_size_is_refused(
-    transport: KafkaTransport,
+    transport: KafkaTransport, names: Callable[[str], str]
 ) -> None:
     """A record bigger than producer_max_request_size fails its send, saying so."""
-    producer = transport.create_producer(
-        ProducerConfig("small", max_request_size=1024, idempotence=False)
-    )
+    topic = names("t")
+    await transport.create_topics([TopicSpec(topic, 1)])
+    producer = transport.create_producer(ProducerConfig("small", max_request_size=1024))
     await producer.start()
     with pytest.raises(TransportError, match="larger than the maximum request size"):
-        await producer.send("t", b"x" * 2000)
+        await producer.send(topic, b"x" * 2000)
 
 
 async def test_an_apps_producer_settings_reach_the_kafka_producer(
-    kafka_url: str, names: Callable[[str], str]
+    tansu_url: str, names: Callable[[str], str]
 ) -> None:
     """App(producer_idempotence=True) on a broker that refuses it fails its first send."""
-    app = App(names("app"), broker=kafka_url, producer_idempotence=True)
+    app = App(names("app"), broker=tansu_url, producer_idempotence=True)
     try:
         with pytest.raises(ConfigurationError, match="requires idempotence"):
             await app.topic(names("t")).send(value=1)
     finally:
         await app.stop()
+
+
+async def test_an_app_on_apache_kafka_sends_idempotently_without_a_warning(
+    kafka_url: str, names: Callable[[str], str]
+) -> None:
+    """An app with the default settings on Apache Kafka: its sends are acked and nothing
+    about idempotence is logged (it is on); requiring it works too."""
+    topic = names("t")
+    for settings in ({}, {"producer_idempotence": True}):
+        app = App(names("app"), broker=kafka_url, **settings)
+        try:
+            with capture_logs() as logs:
+                landed = await (await app.topic(topic, partitions=1).send(value=1))
+        finally:
+            await app.stop()
+        assert landed.topic == topic
+        assert [e for e in logs if "idempotence" in e["event"]] == []

@@ -1,4 +1,4 @@
-"""The reader against Tansu: what is particular to aiokafka and this broker — the end of
+"""The reader against Apache Kafka: what is particular to aiokafka and this broker — the end of
 a partition already read, waits with nothing assigned, concurrent calls, errors. What is
 the same on every broker is in ``tests/contract/test_reader.py``."""
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from rxstreams.errors import AppStateError, BrokerUnavailableError
+from rxstreams.errors import BrokerUnavailableError
 from rxstreams.messages import TopicPartition, TopicSpec
 from rxstreams.types import ReaderConfig
 from rxstreams_kafka import KafkaProducer, KafkaReader, KafkaTransport
@@ -81,21 +81,6 @@ async def test_getmany_with_nothing_assigned_waits_until_assign(
     await reader.assign([TopicPartition(topic, 0)])
     async with asyncio.timeout(5):
         assert await waiting == {}
-
-
-async def test_seek_to_end_is_refused_while_getmany_runs(
-    transport: KafkaTransport, reader: KafkaReader, names: Callable[[str], str]
-) -> None:
-    """seek_to_end fetches, so it raises AppStateError while a getmany is running."""
-    topic = names("t")
-    tp = TopicPartition(topic, 0)
-    await transport.create_topics([TopicSpec(topic, 1)])
-    await reader.assign([tp])
-    waiting = asyncio.create_task(reader.getmany(timeout=0.5))
-    await asyncio.sleep(0)
-    with pytest.raises(AppStateError, match="while getmany is running"):
-        await reader.seek_to_end([tp])
-    await waiting
 
 
 def _free_port() -> int:

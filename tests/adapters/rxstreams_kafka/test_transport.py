@@ -1,4 +1,4 @@
-"""The kafka:// transport against Tansu: declaring topics, unreachable brokers, closing."""
+"""The kafka:// transport against Apache Kafka: declaring topics, unreachable brokers, closing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rxstreams.messages import TopicSpec
 from rxstreams.types import ConsumerConfig, ProducerConfig
 from rxstreams_kafka import KafkaTransport
 from tests.adapters.rxstreams_kafka.helpers import RecordingListener
-from tests.kafka_broker import _free_port
+from tests.brokers._process import free_port
 
 pytestmark = pytest.mark.kafka
 
@@ -48,7 +48,7 @@ async def test_a_topic_without_partitions_is_refused(transport: KafkaTransport) 
 async def test_an_unreachable_broker_is_reported_quickly() -> None:
     """With nothing listening, starting a consumer or producer or declaring topics raises
     BrokerUnavailableError (retriable) within seconds."""
-    transport = KafkaTransport(f"kafka://127.0.0.1:{_free_port()}")
+    transport = KafkaTransport(f"kafka://127.0.0.1:{free_port()}")
     listener = RecordingListener("c", [])
     consumer = transport.create_consumer(["t"], listener, ConsumerConfig("g", "c"))
     producer = transport.create_producer(ProducerConfig("p"))
