@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -16,6 +17,8 @@ from .errors import CodecError, ConfigurationError, RxStreamsError
 from .types import CodecT
 
 __all__ = (
+    "BytesCodec",
+    "DerivedCodec",
     "JSONCodec",
     "NumberCodec",
     "RawCodec",
@@ -114,6 +117,24 @@ class RawCodec:
         return data
 
 
+class BytesCodec(RawCodec):
+    """``value_type=bytes``: bytes as they are, and only bytes (a str is refused, as it
+    would come back as bytes)."""
+
+    __slots__ = ()
+
+    def dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, bytes | bytearray | memoryview):
+            return bytes(obj)
+        raise CodecError(
+            f"expected bytes, not {type(obj).__name__} {obj!r:.40} (the topic's type is bytes; "
+            "encode a str first, or declare the topic with value_type=str)"
+        )
+
+    def __repr__(self) -> str:
+        return "<BytesCodec>"
+
+
 class StrCodec:
     """UTF-8 text."""
 
@@ -130,6 +151,88 @@ class StrCodec:
         except UnicodeDecodeError as exc:
             raise CodecError(f"not valid UTF-8: {exc}") from exc
 
+
+class DerivedCodec:
+    """The values of an internal topic fed by a stream of ``origin`` (a repartition topic).
+
+    A value of the origin topic's type is written with its codec, so it comes back as that
+    type (a Record as a Record), and the topic reads like its origin. A value that a
+    ``map()`` made into something else is written marked (a leading NUL byte, which JSON
+    text never starts with): a Record of another class with its class's name, so it comes
+    back as that class, anything else as JSON. An origin value whose bytes start with a
+    NUL (raw or str codecs) gets a second one.
+    """
+
+    __slots__ = ("_is_origin", "origin")
+
+    def __init__(self, origin: CodecT, value_type: Any) -> None:
+        self.origin = origin
+        self._is_origin = _origin_check(origin, value_type)
+
+    def dumps(self, obj: Any) -> bytes:
+        from .records import Record, record_name
+
+        is_origin = self._is_origin
+        if is_origin is None:  # a codec of its own, no type: what it encodes is its own
+            try:
+                return _escaped(self.origin.dumps(obj))
+            except CodecError:
+                pass
+        elif is_origin(obj):
+            return _escaped(self.origin.dumps(obj))
+        if isinstance(obj, Record):
+            return b"\x00R" + record_name(type(obj)).encode() + b"\n" + obj.dumps()
+        return b"\x00J" + _JSON.dumps(obj)
+
+    def loads(self, data: bytes) -> Any:
+        if data[:1] != b"\x00":
+            return self.origin.loads(data)
+        mark = data[1:2]
+        if mark == b"\x00":
+            return self.origin.loads(data[1:])
+        if mark == b"J":
+            return _JSON.loads(data[2:])
+        if mark == b"R":
+            from .records import record_class
+
+            name, _, body = data[2:].partition(b"\n")
+            return record_class(name.decode()).loads(body)
+        raise CodecError(f"not a value of an internal topic: {data[:20]!r}")
+
+    def __repr__(self) -> str:
+        return f"<DerivedCodec of {self.origin!r}>"
+
+
+def _escaped(data: bytes) -> bytes:
+    return b"\x00" + data if data[:1] == b"\x00" else data
+
+
+def _origin_check(origin: CodecT, value_type: Any) -> Callable[[Any], bool] | None:
+    """Whether a value is of the origin topic's type (None: ask the origin codec)."""
+    from marshmallow import Schema
+
+    from .records import Record
+
+    if isinstance(value_type, type) and issubclass(value_type, Record):
+        return lambda obj: isinstance(obj, value_type)
+    if isinstance(value_type, Schema) or (
+        isinstance(value_type, type) and issubclass(value_type, Schema)
+    ):
+        return lambda obj: isinstance(obj, Mapping)
+    if value_type is int:
+        return lambda obj: type(obj) is int
+    if value_type is float:
+        return lambda obj: type(obj) is float or type(obj) is int
+    if value_type is str:
+        return lambda obj: isinstance(obj, str)
+    if value_type is bytes:
+        return lambda obj: isinstance(obj, bytes | bytearray | memoryview)
+    if type(origin) is JSONCodec:  # Records in it would come back as dicts: mark them
+        return lambda obj: not isinstance(obj, Record)
+    return None
+
+
+_JSON = JSONCodec()
 
 _REGISTRY: dict[str, CodecT] = {"json": JSONCodec(), "raw": RawCodec(), "str": StrCodec()}
 
@@ -169,8 +272,10 @@ def codec_for(type_: Any, serializer: str | CodecT) -> CodecT:
         return type_.codec()
     if isinstance(type_, Schema) or (isinstance(type_, type) and issubclass(type_, Schema)):
         return SchemaCodec(type_)
-    if isinstance(type_, type) and type_ in (str, bytes):
-        return get_codec("str" if type_ is str else "raw")
+    if type_ is str:
+        return get_codec("str")
+    if type_ is bytes:
+        return BytesCodec()
     if type_ is int or type_ is float:
         return NumberCodec(type_)
     raise ConfigurationError(

@@ -17,13 +17,18 @@
 
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``bytes`` (base64),
 ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID``, enums, nested Records,
-``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``dict[int, X]`` (JSON's string keys
-become ints), ``X | None`` (optional), unions (``int | str``: one of them), ``Any``.
-Another type raises :class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when
-the class is defined (an annotation naming a class defined later: when first used).
+``list[X]``, ``tuple[X, ...]`` (decoded as a tuple), ``dict[str, X]``, ``dict[int, X]``
+(JSON's string keys become ints), bare ``list``/``dict``/``tuple`` (of ``Any``),
+``X | None`` (optional, also as items), unions
+(``int | str``: one of them, keeping the value's own type), ``Any``. Another type raises
+:class:`~rxstreams.errors.ArgumentTypeError` (a :class:`TypeError`) when the class is
+defined (an annotation naming a class defined later: when first used), and so does a union
+of ``str`` with a type JSON also writes as a string (``datetime | str``).
 
 Records are validated when built (``Order(id="x")`` raises
-:class:`~rxstreams.errors.RecordError`) and when sent, before anything is produced.
+:class:`~rxstreams.errors.RecordError`) and when sent, before anything is produced; what JSON
+cannot carry back (``nan``, a NaN ``Decimal``, a ``datetime`` in a ``date`` field) is refused,
+so what was sent decodes.
 ``Order.id`` on the class is a :class:`FieldDescriptor`, a getter usable as a ``group_by``
 key. Faust's class options ``serializer="json"``, ``validation=``,
 ``include_metadata=False`` and ``isodates=True`` are accepted; others are refused.
@@ -43,9 +48,11 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
+import math
 import types
 import typing
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar, dataclass_transform
@@ -82,6 +89,7 @@ class Record:
     __schema_cache: ClassVar[marshmallow.Schema | None] = None
     __fast_cache: ClassVar[Callable[[Any], Any] | None] = None
     __checked_cache: ClassVar[Callable[[Any], Any] | None] = None
+    __dumper_cache: ClassVar[Callable[[Any], dict[str, Any]] | None] = None
 
     #: ``validation=False`` (a class option): construction does not validate (send does)
     _validation: ClassVar[bool] = True
@@ -104,6 +112,7 @@ class Record:
         cls.__schema_cache = None
         cls.__fast_cache = None
         cls.__checked_cache = None
+        cls.__dumper_cache = None
         cls.__validator_cache = None
         _check_field_types(cls)
         raw_init = cls.__dict__["__init__"]
@@ -120,6 +129,7 @@ class Record:
         cls.__init__ = __init__  # type: ignore[method-assign, assignment]
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             setattr(cls, f.name, FieldDescriptor(cls, f))
+        _CLASSES[record_name(cls)] = cls
 
     _raw_init: ClassVar[Callable[..., None]]
 
@@ -189,8 +199,20 @@ class Record:
     # -- conversion -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as JSON-ready data (datetimes as ISO strings, decimals as strings)."""
-        return typing.cast(dict[str, Any], self.schema().dump(self))
+        """The record as JSON-ready data (datetimes as ISO strings, decimals as strings).
+
+        What the marshmallow schema's ``dump`` gives, built by per-field converters
+        (several times faster); unions go through the schema's field.
+        """
+        return self._dumper()(self)
+
+    @classmethod
+    def _dumper(cls) -> Callable[[Any], dict[str, Any]]:
+        dumper = cls.__dict__.get("_Record__dumper_cache")
+        if dumper is None:
+            dumper = _dumper(cls)
+            cls.__dumper_cache = dumper
+        return dumper
 
     @classmethod
     def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
@@ -233,7 +255,11 @@ class Record:
     def dumps(self) -> bytes:
         """The record as JSON bytes, validated first (RecordError names a wrong field)."""
         self._validator()(self)
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_NON_STR_KEYS)
+        data = self.to_dict()
+        try:
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as exc:  # an Any field holding a set, an int past 64 bits...
+            raise RecordError(_unencodable(type(self).__name__, data, exc)) from exc
 
     @classmethod
     def loads(cls: type[R], data: bytes) -> R:
@@ -267,6 +293,27 @@ class Record:
             for name in (f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
         )
         return f"<table><caption>{type(self).__name__}</caption>{rows}</table>"
+
+
+#: the Record classes this program defined, by :func:`record_name` (internal topics name the
+#: class of a value that is not of their source's type; only these classes are looked up)
+_CLASSES: weakref.WeakValueDictionary[str, type[Record]] = weakref.WeakValueDictionary()
+
+
+def record_name(cls: type[Record]) -> str:
+    """``module.QualName`` of a Record class, as internal topics write it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def record_class(name: str) -> type[Record]:
+    """The Record class this program defined under ``name`` (:func:`record_name`)."""
+    try:
+        return _CLASSES[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"no Record class {name!r} is defined in this program: an internal topic holds "
+            "values of it (run the same code on every worker of the app)"
+        ) from None
 
 
 class RecordCodec:
@@ -335,6 +382,7 @@ def _field_for(tp: Any, has_default: bool, metadata: Mapping[str, Any]) -> mf.Fi
 
 
 def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
+    tp = _bare(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -362,9 +410,9 @@ def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
     if tp is bytes:
         return _Base64(**kwargs)
     if origin in (list, typing.List) or origin is typing.Sequence:  # noqa: UP006
-        return mf.List(_make_field(args[0] if args else Any, {}), **kwargs)
+        return mf.List(_nested_field(args[0] if args else Any), **kwargs)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return mf.List(_make_field(args[0], {}), **kwargs)
+        return _Tuple(_nested_field(args[0]), **kwargs)
     if origin in (dict, typing.Dict) or origin is Mapping:  # noqa: UP006
         key_tp = args[0] if len(args) == 2 else str
         value_tp = args[1] if len(args) == 2 else Any
@@ -377,11 +425,51 @@ def _make_field(tp: Any, kwargs: dict[str, Any]) -> mf.Field[Any]:
                 f"dict keys of type {key_tp!r} are not supported (str or int); "
                 f"supported field types: {SUPPORTED_TYPES}"
             )
-        return mf.Dict(keys=keys, values=_make_field(value_tp, {}), **kwargs)
+        return mf.Dict(keys=keys, values=_nested_field(value_tp), **kwargs)
     if origin in (typing.Union, types.UnionType):
-        members = [_make_field(a, {}) for a in args]
+        _check_distinct(tp, args)
+        members = [(a, _make_field(a, {})) for a in args]
         return _Union(members, _type_name(tp), **kwargs)
     raise ArgumentTypeError(_unsupported(tp))
+
+
+#: types written as JSON strings: in a union with ``str`` a decoder could not tell them apart
+_STRING_FORMS = (dt.datetime, dt.date, dt.time, uuid.UUID, Decimal, bytes, enum.Enum)
+
+
+def _check_distinct(tp: Any, args: tuple[Any, ...]) -> None:
+    if str not in args:
+        return
+    for a in args:
+        if a is not str and isinstance(a, type) and issubclass(a, _STRING_FORMS):
+            raise ArgumentTypeError(
+                f"{_type_name(tp)}: a {a.__name__} is written as a JSON string, so it could "
+                f"not be told from a str when decoded; use one of them, or a Record per case"
+            )
+
+
+def _bare(tp: Any) -> Any:
+    """``list``, ``dict`` and ``tuple`` without parameters: of ``Any`` (str keys)."""
+    if tp is list:
+        return list[Any]
+    if tp is dict:
+        return dict[str, Any]
+    if tp is tuple:
+        return tuple[Any, ...]
+    return tp
+
+
+def _nested_field(tp: Any) -> mf.Field[Any]:
+    """The field of a list's items or a dict's values (``list[int | None]`` allows None)."""
+    optional, inner = _unwrap_optional(tp)
+    return _make_field(inner, {"allow_none": True} if optional else {})
+
+
+class _Tuple(mf.List[Any]):
+    """``tuple[X, ...]``: a JSON array that decodes to a tuple."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return tuple(super()._deserialize(value, attr, data, **kwargs))
 
 
 def _unwrap_optional(tp: Any) -> tuple[bool, Any]:
@@ -401,6 +489,98 @@ class _Base64(mf.Field[Any]):
             return base64.b64decode(value, validate=True)
         except (ValueError, TypeError) as exc:
             raise marshmallow.ValidationError("Not valid base64.") from exc
+
+
+# -- encoding: what the schema's dump gives, without marshmallow ------------------------------
+
+#: a field whose value the schema's own field serializes (unions)
+_BY_SCHEMA: Any = object()
+
+
+def _dumper(cls: type[Record]) -> Callable[[Any], dict[str, Any]]:
+    hints = typing.get_type_hints(cls)
+    schema_fields = cls.schema().fields
+    plan = [
+        (f.name, f.metadata.get("data_key") or f.name, _dump_for(hints[f.name]))
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    ]
+
+    def dump(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attr, key, convert in plan:
+            value = getattr(obj, attr)
+            if value is None or convert is None:
+                out[key] = value
+            elif convert is _BY_SCHEMA:
+                out[key] = schema_fields[attr].serialize(attr, obj)
+            else:
+                out[key] = convert(value)
+        return out
+
+    return dump
+
+
+def _dump_for(tp: Any) -> Any:
+    """A value's JSON-ready form as marshmallow's field writes it; None: the value as it
+    is (orjson writes it the same); _BY_SCHEMA: ask the schema's field."""
+    _, tp = _unwrap_optional(tp)
+    tp = _bare(tp)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any or tp is int or tp is str or tp is bool:
+        return None
+    if isinstance(tp, type) and issubclass(tp, Record):
+        return tp._dumper()
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_value
+    converters: dict[Any, Callable[[Any], Any]] = {
+        float: float,
+        dt.datetime: _isoformat,
+        dt.date: _isoformat,
+        dt.time: _isoformat,
+        Decimal: _decimal_text,
+        uuid.UUID: str,
+        bytes: _base64,
+    }
+    if tp in converters:
+        return converters[tp]
+    if origin in (list, tuple) or origin is typing.Sequence:
+        item = _dump_for(args[0]) if args else None
+        if item is None:
+            return list
+        if item is _BY_SCHEMA:
+            return _BY_SCHEMA
+        return lambda values: [None if v is None else item(v) for v in values]
+    if origin in (dict, Mapping):
+        value = _dump_for(args[1]) if len(args) == 2 else None
+        if value is _BY_SCHEMA:
+            return _BY_SCHEMA
+        if len(args) == 2 and args[0] is int:
+            if value is None:
+                return lambda mapping: {int(k): v for k, v in mapping.items()}
+            return lambda mapping: {
+                int(k): None if v is None else value(v) for k, v in mapping.items()
+            }
+        if value is None:
+            return dict
+        return lambda mapping: {k: None if v is None else value(v) for k, v in mapping.items()}
+    return _BY_SCHEMA
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+def _isoformat(value: Any) -> Any:
+    return value.isoformat()
+
+
+def _decimal_text(value: Any) -> str:
+    return format(Decimal(str(value)), "f")
+
+
+def _base64(value: Any) -> str:
+    return base64.b64encode(value).decode()
 
 
 # -- the fast path (no validation) -------------------------------------------------------------
@@ -430,6 +610,7 @@ def _fast_converter(cls: type[Record]) -> Callable[[Any], Any]:
 
 
 def _convert_for(tp: Any) -> Callable[[Any], Any] | None:
+    tp = _bare(tp)
     _, tp = _unwrap_optional(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -449,6 +630,8 @@ def _convert_for(tp: Any) -> Callable[[Any], Any] | None:
         return converters[tp]
     if origin in (list, tuple) and args:
         item = _convert_for(args[0])
+        if origin is tuple:
+            return tuple if item is None else _each_tuple(item)
         return None if item is None else _each(item)
     if origin is dict and len(args) == 2:
         value = _convert_for(args[1])
@@ -461,15 +644,19 @@ def _convert_for(tp: Any) -> Callable[[Any], Any] | None:
 def _int_keys(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     if convert is None:
         return lambda mapping: {int(k): v for k, v in mapping.items()}
-    return lambda mapping: {int(k): convert(v) for k, v in mapping.items()}
+    return lambda mapping: {int(k): None if v is None else convert(v) for k, v in mapping.items()}
 
 
 def _each(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda values: [convert(v) for v in values]
+    return lambda values: [None if v is None else convert(v) for v in values]
+
+
+def _each_tuple(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda values: tuple(None if v is None else convert(v) for v in values)
 
 
 def _each_value(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda mapping: {k: convert(v) for k, v in mapping.items()}
+    return lambda mapping: {k: None if v is None else convert(v) for k, v in mapping.items()}
 
 
 # -- the checked fast path (validation without marshmallow, when the data is plainly right) --
@@ -526,7 +713,15 @@ def _check_for(tp: Any) -> Callable[[Any], Any]:
     return lambda value: None if value is None else inner(value)
 
 
+def _check_item(tp: Any) -> Callable[[Any], Any]:
+    """The check of a list's item or a dict's value: None passes only when optional (the
+    inner checks refuse None already, so a plain type needs no wrapper)."""
+    optional, _ = _unwrap_optional(tp)
+    return _check_for(tp) if optional else _check_inner(tp)
+
+
 def _check_inner(tp: Any) -> Callable[[Any], Any]:
+    tp = _bare(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -562,7 +757,16 @@ def _check_inner(tp: Any) -> Callable[[Any], Any]:
     if tp is bytes:
         return _guard(lambda v: base64.b64decode(v, validate=True), str)
     if origin in (list, tuple) and args:
-        item = _check_inner(args[0])
+        item = _check_item(args[0])
+
+        if origin is tuple:
+
+            def each_in_tuple(value: Any) -> Any:
+                if type(value) is not list:
+                    raise _Invalid
+                return tuple([item(v) for v in value])
+
+            return each_in_tuple
 
         def each(value: Any) -> Any:
             if type(value) is not list:
@@ -571,7 +775,7 @@ def _check_inner(tp: Any) -> Callable[[Any], Any]:
 
         return each
     if origin is dict and len(args) == 2:
-        item = _check_inner(args[1])
+        item = _check_item(args[1])
         if args[0] is int:
 
             def each_int_key(value: Any) -> Any:
@@ -661,6 +865,16 @@ def _describe(name: str, messages: Any) -> str:
     return f"{name}: " + "; ".join(parts)
 
 
+def _unencodable(name: str, data: Mapping[str, Any], exc: TypeError) -> str:
+    """'Order: field 'extra' cannot be encoded as JSON: ...' (the first field that fails)."""
+    for key, value in data.items():
+        try:
+            orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as field_exc:
+            return f"{name}: field {key!r} cannot be encoded as JSON: {field_exc}"
+    return f"{name}: cannot be encoded as JSON: {exc}"
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -669,7 +883,8 @@ def _escape(text: str) -> str:
 
 SUPPORTED_TYPES = (
     "int, float, str, bool, bytes, datetime, date, time, Decimal, UUID, enums, nested Records, "
-    "list[X], tuple[X, ...], dict[str | int, X], X | None, Union[X, Y] and Any"
+    "list[X], tuple[X, ...], dict[str | int, X] (bare list, tuple, dict: of Any), X | None, "
+    "Union[X, Y] and Any"
 )
 
 _OPTIONS_HELP = (
@@ -710,7 +925,11 @@ def _check_options(
             "decimals": "Decimal fields are always strings in JSON; remove it",
             "date_parser": "datetimes are parsed as ISO 8601; use a str field and parse it",
             "abstract": "declare the shared fields in a Record subclass instead",
-        }.get(option, "not a Record option")
+            "allow_blessed_key": "no '__faust' metadata is read or written; remove it",
+            "coercions": "decoding converts JSON to the annotated types; use a field type "
+            "from the supported list, or a str field and convert it yourself",
+            "lazy_creation": "nested records are built when decoded; remove it",
+        }.get(option, "not a Record option (Faust's or rxstreams')")
         raise ConfigurationError(
             f"{name}: class option {option}= is refused: {hint}. " + _OPTIONS_HELP
         )
@@ -856,7 +1075,43 @@ def _kind(kinds: Any, label: str) -> Callable[[Any], None]:
     return check
 
 
+def _date_only(value: Any) -> None:
+    if type(value) is dt.date:
+        return
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise _Wrong("", f"expected date, got {type(value).__name__} {value!r:.40}")
+
+
+def _finite_float(value: Any) -> None:
+    kind = type(value)
+    if kind is float:
+        if value - value == 0.0:  # false for nan and the infinities
+            return
+    elif kind is int:
+        return
+    elif kind is bool or not isinstance(value, float | int):
+        raise _Wrong("", f"expected float, got {kind.__name__} {value!r:.40}")
+    elif math.isfinite(value):
+        return
+    raise _Wrong("", f"expected a finite float: JSON has no {value!r}")
+
+
+def _finite_decimal(value: Any) -> None:
+    kind = type(value)
+    if kind is Decimal:
+        if value.is_finite():
+            return
+    elif kind is int:
+        return
+    elif kind is bool or not isinstance(value, Decimal | int):
+        raise _Wrong("", f"expected Decimal, got {kind.__name__} {value!r:.40}")
+    elif not isinstance(value, Decimal) or value.is_finite():
+        return
+    raise _Wrong("", f"expected a finite Decimal, got {value!r}")
+
+
 def _instance_inner(tp: Any) -> Callable[[Any], None]:
+    tp = _bare(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -877,18 +1132,21 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
         int: (int, "int"),
         bool: (bool, "bool"),
         str: (str, "str"),
-        float: ((float, int), "float"),
         bytes: (bytes, "bytes"),
         dt.datetime: (dt.datetime, "datetime"),
-        dt.date: (dt.date, "date"),
         dt.time: (dt.time, "time"),
-        Decimal: ((Decimal, int), "Decimal"),
         uuid.UUID: (uuid.UUID, "UUID"),
     }
     if tp in simple:
         return _kind(*simple[tp])
+    if tp is dt.date:  # a datetime is a date, but would be written without its time
+        return _date_only
+    if tp is float:  # sent as JSON numbers: nan and the infinities would not come back
+        return _finite_float
+    if tp is Decimal:
+        return _finite_decimal
     if origin in (list, tuple, typing.Sequence) or origin is typing.List:  # noqa: UP006
-        item = _instance_inner(args[0]) if args else (lambda value: None)
+        item = _instance_check(args[0]) if args else (lambda value: None)
 
         def each(value: Any) -> None:
             if not isinstance(value, list | tuple):
@@ -902,7 +1160,7 @@ def _instance_inner(tp: Any) -> Callable[[Any], None]:
         return each
     if origin in (dict, Mapping) or origin is typing.Dict:  # noqa: UP006
         key = _instance_inner(args[0]) if len(args) == 2 else (lambda value: None)
-        val = _instance_inner(args[1]) if len(args) == 2 else (lambda value: None)
+        val = _instance_check(args[1]) if len(args) == 2 else (lambda value: None)
 
         def each_item(value: Any) -> None:
             if not isinstance(value, Mapping):
@@ -942,13 +1200,20 @@ def _unsupported(tp: Any) -> str:
 class _Union(mf.Field[Any]):
     """A value that one of the members accepts (tried in order)."""
 
-    def __init__(self, members: list[mf.Field[Any]], label: str, **kwargs: Any) -> None:
+    def __init__(self, members: list[tuple[Any, mf.Field[Any]]], label: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.members = members
         self.label = label
 
+    def _in_order(self, value: Any) -> list[mf.Field[Any]]:
+        """The members to try: first the one of the value's own type (a str stays a str in
+        ``float | str``, though a float field would take "1.5"), then the others in order."""
+        kind = type(value)
+        exact = [m for tp, m in self.members if tp is kind]
+        return exact + [m for tp, m in self.members if tp is not kind]
+
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        for m in self.members:
+        for m in self._in_order(value):
             try:
                 m.deserialize(m._serialize(value, attr, obj))
             except (marshmallow.ValidationError, TypeError, ValueError, AttributeError):
@@ -957,7 +1222,7 @@ class _Union(mf.Field[Any]):
         return value
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        for m in self.members:
+        for m in self._in_order(value):
             try:
                 return m.deserialize(value)
             except marshmallow.ValidationError:

@@ -94,3 +94,13 @@ def test_json_codec_validates_records_inside_values() -> None:
     p.x = "one"  # type: ignore[assignment]
     with pytest.raises(RecordError, match="field 'x'"):
         get_codec("json").dumps([p])
+
+
+def test_bytes_topic_type_refuses_str() -> None:
+    """value_type=bytes sends bytes only: a str would come back as bytes (before, the raw
+    codec encoded it silently); the "raw" serializer still takes str."""
+    codec = codec_for(bytes, "json")
+    assert codec.loads(codec.dumps(bytearray(b"\x01"))) == b"\x01"
+    with pytest.raises(CodecError, match="expected bytes, not str"):
+        codec.dumps("text")
+    assert get_codec("raw").dumps("text") == b"text"

@@ -8,6 +8,7 @@ Every line has a probe and every probe a line, so the page cannot drift from the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -15,8 +16,9 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Optional, Tuple, Union  # noqa: UP035
 
 import pytest
 
@@ -564,6 +566,20 @@ async def _through(make_app: AppFactory) -> None:
     assert await run_agent(app, [1, 2], body) == [1, 2]
 
 
+@probe('`stream.through("name")` on a topic of Records')
+async def _through_name(make_app: AppFactory) -> None:
+    app = make_app()
+    words = app.topic("probe-words", value_type=_Word)
+    await words.send(value=_Word("a", 2))
+
+    @app.agent(words)
+    async def copy(stream: Stream[_Word]) -> Any:
+        async for w in stream.through("words-copy"):
+            yield w
+
+    assert (await app.run(until_idle=True, timeout=30)).all == [_Word("a", 2)]
+
+
 @probe("`stream.echo(*channels)`")
 async def _echo(make_app: AppFactory) -> None:
     app = make_app()
@@ -742,6 +758,53 @@ async def _descriptor(make_app: AppFactory) -> None:
     assert counts == {"a": 2, "b": 1}
 
 
+@probe(
+    "`x: Union[int, str]`, `Optional[X]`, `List[Point]`, `Tuple[int, ...]`, `Dict[int, str]` fields"
+)
+async def _field_types(make_app: AppFactory) -> None:
+    class Point(Record):
+        x: Union[int, str]  # noqa: UP007  (Faust's spelling)
+        y: Optional[float] = None  # noqa: UP045
+        near: List[_Word] = dataclasses.field(default_factory=list)  # noqa: UP006
+        path: Tuple[int, ...] = ()  # noqa: UP006
+        names: Dict[int, str] = dataclasses.field(default_factory=dict)  # noqa: UP006
+
+    p = Point(x="1.5", near=[_Word("a")], path=(1, 2), names={1: "one"})
+    assert Point.loads(p.dumps()) == p
+    assert Point.loads(b'{"x": 2, "names": {"3": "c"}}').names == {3: "c"}
+    with pytest.raises(rxstreams.RecordError, match="x"):
+        Point.from_data({"x": [1]})
+    with pytest.raises(rxstreams.ArgumentTypeError, match="could not be told from a str"):
+        type("Either", (Record,), {"__annotations__": {"v": Union[datetime, str]}})  # noqa: UP007
+
+
+class _Count(Record):
+    word: str
+    n: int
+
+
+@probe("`stream.group_by(Point.x, name=)` after `stream.map(...)`")
+async def _group_mapped(make_app: AppFactory) -> None:
+    app = make_app()
+    words = app.topic("probe-words", value_type=_Word)
+    for w in ("a", "b", "a"):
+        await words.send(value=_Word(w))
+    seen: list[_Count] = []
+
+    @app.agent(words)
+    async def count(stream: Stream[_Word]) -> None:
+        async def per_word(word: str, counts: Stream[_Count]) -> None:
+            async for c in counts:
+                seen.append(c)
+
+        counts = stream.map(lambda w: _Count(w.word, w.count))
+        await counts.group_by(_Count.word, name="by-word").each(per_word)
+
+    await app.run(until_idle=True, timeout=30)
+    assert sorted(c.word for c in seen) == ["a", "a", "b"]
+    assert all(type(c) is _Count for c in seen)
+
+
 @probe("`Record.from_data(data)`, `record.asdict()`, `record.to_representation()`")
 async def _from_data(make_app: AppFactory) -> None:
     w = _Word.from_data({"word": "a", "count": 2})
@@ -800,6 +863,8 @@ async def _scalar_types(make_app: AppFactory) -> None:
         assert topic.value_codec.loads(topic.value_codec.dumps(value)) == value
         with pytest.raises(rxstreams.CodecError):
             await topic.send(value=[value])
+    with pytest.raises(rxstreams.CodecError):
+        await app.topic("typed-bytes").send(value="text")
 
 
 @probe('`value_serializer="json"`, `"raw"`')

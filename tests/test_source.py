@@ -11,6 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from rxstreams import AgentError, CodecError, Record, Stream, TopicPartition
+from rxstreams.records import field
 from rxstreams.testing import in_flight
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
@@ -224,3 +225,35 @@ async def test_a_schema_fault_is_never_skipped_as_bad_data(
         await app.run(until_idle=True, timeout=30)
     assert seen == []
     assert committed(broker, "schema-fault", "t") in (None, 0)
+
+
+def _buggy_check(value: int) -> None:
+    """A field validator with a bug: it fails on every value, whatever the record."""
+    raise AttributeError("'int' object has no attribute 'within'")
+
+
+class CheckedOrder(Record, validation=False):
+    id: int = field(validate=_buggy_check)
+
+
+@pytest.mark.looptime
+async def test_a_record_schema_fault_is_not_skipped_and_nothing_is_committed(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """A Record whose field validator has a bug, on a topic with on_decode_error='skip':
+    the valid records are not skipped as bad data; the app stops with a CodecError naming
+    the fault, and the offset of the first valid record (0) is not committed past, so a
+    fixed version of the app reads every record."""
+    fill(broker, "orders", [{"id": 1}, {"id": 2}])
+    app = make_app("record-fault")
+    seen: list[Any] = []
+
+    @app.agent(app.topic("orders", value_type=CheckedOrder, on_decode_error="skip"))
+    async def read(stream: Stream[CheckedOrder]) -> None:
+        async for order in stream:
+            seen.append(order)
+
+    with pytest.raises(CodecError, match=r"orders\[0\]@0: AttributeError.*fault of the topic"):
+        await app.run(until_idle=True, timeout=30)
+    assert seen == []
+    assert committed(broker, "record-fault", "orders") in (None, 0)

@@ -17,6 +17,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.subject import Subject
 
 from .._context import StreamContext
+from ..codecs import DerivedCodec
 from ..errors import ConfigurationError, UnsupportedFeatureError
 from ..events import Event, _current
 from ..faust_names import refuse
@@ -396,18 +397,23 @@ def _repartition_topic(
             f"exactly one topic; this stream reads {names}"
         )
     source = sources[0]
-    partitions = app.topics[source.name].partitions or app.conf.topic_partitions
+    origin = app.topics[source.name]
+    partitions = origin.partitions or app.conf.topic_partitions
     if topic is None or isinstance(topic, str):
-        # the values keep the source's type and codec (Records stay Records); the keys are
-        # new (what ``key`` returns), so they get the app's key serializer
-        origin = app.topics[source.name]
-        through = app.topic(
-            topic or f"{source.name}-{name}-repartition",
-            partitions=partitions,
-            internal=True,
-            value_type=origin.value_type,
-            value_serializer=None if origin.value_type is not None else origin.value_codec,
-        )
+        # values of the source's type keep its codec (Records stay Records), and values a
+        # map() changed come back as what they were (DerivedCodec); the keys are new (what
+        # ``key`` returns), so they get the app's key serializer. A topic of that name the
+        # app already has (declared, or by another group_by) is used as it is.
+        through_name = topic or f"{source.name}-{name}-repartition"
+        if through_name in app.topics:
+            through = app.topic(through_name, partitions=partitions)
+        else:
+            through = app.topic(
+                through_name,
+                partitions=partitions,
+                internal=True,
+                value_serializer=DerivedCodec(origin.value_codec, origin.value_type),
+            )
     else:
         through = topic
         if getattr(through, "app", None) is not app:

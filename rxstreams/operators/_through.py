@@ -8,6 +8,7 @@ from typing import Any
 import reactivex
 from reactivex import abc
 
+from ..codecs import DerivedCodec
 from ..events import Event
 from ..runtime.tokens import take_over
 from ..streams import Stream
@@ -25,7 +26,7 @@ def through_(stream: Stream[Any], channel: Any) -> Stream[Any]:
     See the method for the diagram, the acks and the errors.
     """
     app = stream.app
-    target = Target(app, channel)
+    target = Target(app, _declared(stream, channel))
     out: Stream[Any] = target.obj.stream()
     # a stream of its own: its own subscription and bridge, whoever else iterates ``stream``
     feed = stream._with(stream.observable)
@@ -42,6 +43,28 @@ def through_(stream: Stream[Any], channel: Any) -> Stream[Any]:
 
     return Stream(
         observable=reactivex.create(subscribe), app=app, sources=out.sources, ctx=stream.ctx
+    )
+
+
+def _declared(stream: Stream[Any], channel: Any) -> Any:
+    """A topic name the app has not declared becomes a topic with the types of the stream's
+    source topic: its keys and values come back as they were sent (a Record as a Record,
+    not a dict), with :class:`~rxstreams.codecs.DerivedCodec` for values a map() changed."""
+    app = stream.app
+    sources = list(stream.sources)
+    if (
+        not isinstance(channel, str)
+        or channel in app.topics
+        or len(sources) != 1
+        or sources[0].local is not None
+        or sources[0].name not in app.topics
+    ):
+        return channel
+    origin = app.topics[sources[0].name]
+    return app.topic(
+        channel,
+        key_serializer=DerivedCodec(origin.key_codec, origin.key_type),
+        value_serializer=DerivedCodec(origin.value_codec, origin.value_type),
     )
 
 

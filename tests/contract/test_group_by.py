@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from rxstreams import App, Stream
+from rxstreams import App, Record, Stream
 from tests.contract.conftest import Cluster, assigned
 
 PARTS = 4
@@ -78,3 +78,43 @@ async def test_one_key_is_handled_by_one_member(cluster: Cluster) -> None:
     counts = Counter(user for h in handled.values() for user, _ in h)
     assert counts == dict.fromkeys(USERS, PER_USER)
     assert sorted(n for h in handled.values() for _, n in h) == sorted(e["n"] for e in events)
+
+
+class Click(Record):
+    user: str
+    n: int
+
+
+class Visit(Record):
+    who: str
+    clicks: int
+
+
+async def test_mapped_records_come_back_as_their_class(cluster: Cluster) -> None:
+    """group_by(name=) after a map() from one Record class to another, on a Record topic:
+    the repartition topic carries the Visits (marked with their class), the groups get
+    Visits, not dicts or a CodecError, and the repartition topic holds one record per
+    event."""
+    source, group = cluster.name("clicks"), cluster.name("grp")
+    repartition = f"{source}-by-who-repartition"
+    await cluster.create_topic(source, 2)
+    app = cluster.app(group, topic_partitions=2)
+    clicks = app.topic(source, value_type=Click, partitions=2)
+    got: list[tuple[str, Any]] = []
+
+    @app.agent(clicks)
+    async def visits(stream: Stream[Click]) -> None:
+        async def each(who: str, vs: Stream[Visit]) -> None:
+            async for v in vs:
+                got.append((who, v))
+
+        mapped = stream.map(lambda c: Visit(who=c.user, clicks=c.n))
+        await mapped.group_by(lambda v: v.who, name="by-who").each(each)
+
+    async with app:
+        for i in range(6):
+            await (await clicks.send(key=str(i), value=Click(user=f"u{i % 3}", n=i)))
+        await cluster.eventually(lambda: len(got) == 6, what="every visit")
+    assert sorted((w, v.clicks) for w, v in got) == sorted((f"u{i % 3}", i) for i in range(6))
+    assert all(type(v) is Visit and v.who == w for w, v in got)
+    assert len(await cluster.records(repartition, 2)) == 6

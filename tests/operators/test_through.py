@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 import pytest
 
-from rxstreams import CodecError, ConfigurationError, Stream, TopicPartition
+from rxstreams import CodecError, ConfigurationError, Record, Stream, TopicPartition
 from rxstreams.types import ProducerConfig
 from rxstreams_memory import MemoryBroker, MemoryTransport
 from tests.helpers import AppFactory, committed, fill
@@ -163,3 +164,43 @@ async def test_an_unknown_target_is_refused(make_app: AppFactory) -> None:
     app = make_app("refuse")
     with pytest.raises(ConfigurationError, match="cannot forward to 42"):
         app.topic("in").stream().through(42)
+
+
+class _Order(Record):
+    id: int
+    sku: str
+
+
+async def test_a_topic_name_keeps_the_source_topics_types(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """through("name") on a Record topic, the name not declared: the values come back as
+    Records (before, the topic was declared untyped JSON and the loop got dicts), keys as
+    they were sent, and the topic holds the Records' JSON; a value a map() made into a str
+    comes back a str. Both topics are committed to their ends."""
+    app = make_app("typed-thru")
+    orders = app.topic("orders", key_type=int, value_type=_Order)
+    for i in range(3):
+        await orders.send(key=i, value=_Order(id=i, sku=f"s{i}"))
+    got: list[tuple[Any, Any]] = []
+    skus: list[Any] = []
+
+    @app.agent(orders)
+    async def copy(stream: Stream[_Order]) -> None:
+        async for key, order in stream.through("orders-copy").items():
+            got.append((key, order))
+
+    @app.agent(orders)
+    async def sku(stream: Stream[_Order]) -> None:
+        async for s in stream.map(lambda o: o.sku).through("skus"):
+            skus.append(s)
+
+    await app.run(until_idle=True, timeout=30)
+    assert got == [(i, _Order(id=i, sku=f"s{i}")) for i in range(3)]
+    assert skus == ["s0", "s1", "s2"]
+    copied = broker.records(TopicPartition("orders-copy", 0))
+    assert [(m.key, _Order.loads(m.value)) for m in copied] == [
+        (str(i).encode(), _Order(id=i, sku=f"s{i}")) for i in range(3)
+    ]
+    for topic in ("orders", "orders-copy", "skus"):
+        assert committed(broker, "typed-thru", topic) == 3
