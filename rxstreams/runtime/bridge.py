@@ -24,7 +24,7 @@ from reactivex import abc
 
 from .._scheduling import loop_scheduler
 from ..events import Event, _current
-from .tokens import is_pinned, pin, release
+from .tokens import is_pinned, pin, release, revoked
 
 __all__ = ("Bridge",)
 
@@ -93,7 +93,7 @@ class Bridge(abc.ObserverBase[Any]):
     def purge_revoked(self) -> int:
         """Drop queued events whose partition was revoked: the new owner processes them."""
         items = self._items
-        keep = [item for item in items if not _revoked(item)]
+        keep = [item for item in items if not revoked(item)]
         dropped = len(items) - len(keep)
         if dropped:
             items.clear()
@@ -173,12 +173,3 @@ class Bridge(abc.ObserverBase[Any]):
                     release(held)
                 else:
                     pin(held)  # noack: only an explicit ack() settles it
-
-
-def _revoked(item: Any) -> bool:
-    if type(item) is Event:
-        offsets = (item._root or item).offsets
-        return offsets is not None and offsets.closed
-    if type(item) is list and item:
-        return all(_revoked(e) for e in item)
-    return False

@@ -26,7 +26,7 @@ from ..events import Event
 from ..logging import get_logger
 from ..types import CodecT, MessageT
 from .offsets import PartitionOffsets
-from .tokens import attach, root, split
+from .tokens import attach, revoked, root, split
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -332,8 +332,7 @@ class Source:
         self._check_flow()
 
     def _emit_view(self, view: Event[Any, Any], mark: Event[Any, Any]) -> None:
-        origin = (view._root or view).offsets
-        if origin is not None and origin.closed:  # revoked meanwhile: the new owner has it
+        if revoked(view):  # revoked meanwhile: the new owners have all it holds
             mark.ack()
             return
         ports = self.ports

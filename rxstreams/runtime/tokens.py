@@ -51,6 +51,7 @@ __all__ = (
     "merge",
     "pin",
     "release",
+    "revoked",
     "root",
     "settle",
     "sole",
@@ -302,6 +303,22 @@ def sole(ev: Event[Any, Any]) -> bool:
 def holds(ev: Event[Any, Any]) -> bool:
     """True while ``ev`` still owns a token or keeps other events."""
     return bool(ev._owns or ev._keep)
+
+
+def revoked(item: Any) -> bool:
+    """True when every token ``item`` (an event, or a batch of them) holds is on a revoked
+    partition, so the new owners process all of it again. An event built from several
+    messages (a mapped batch, a join result) that still holds one of a partition this
+    worker owns is not revoked: it must still be processed here."""
+    if type(item) is list:
+        return bool(item) and all(revoked(e) for e in item)
+    if not isinstance(item, Ackable):
+        return False
+    offsets = (item._root or item).offsets
+    if offsets is None or not offsets.closed:
+        return False
+    keep = item._keep
+    return keep is None or all(revoked(k) for k in keep)
 
 
 def release(item: Any) -> None:

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 import looptime
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -56,6 +57,7 @@ def run(plan: Plan) -> None:
         loop.close()
 
 
+@pytest.mark.timeout(600)  # the examples together, not one
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(plans())
 @example(Plan(4, 1, True, (("through_channel", 1),), "", 5000, 1))  # the runtime issue's defect
