@@ -93,8 +93,10 @@ class Visit(Record):
 async def test_mapped_records_come_back_as_their_class(cluster: Cluster) -> None:
     """group_by(name=) after a map() from one Record class to another, on a Record topic:
     the repartition topic carries the Visits (marked with their class), the groups get
-    Visits, not dicts or a CodecError, and the repartition topic holds one record per
-    event."""
+    Visits, not dicts or a CodecError, and the repartition topic holds a record per
+    event. (At least once: the group_by subscribes to the repartition topic after the
+    start, and that rebalance may deliver an uncommitted click again, so it is forwarded
+    twice.)"""
     source, group = cluster.name("clicks"), cluster.name("grp")
     repartition = f"{source}-by-who-repartition"
     await cluster.create_topic(source, 2)
@@ -111,10 +113,12 @@ async def test_mapped_records_come_back_as_their_class(cluster: Cluster) -> None
         mapped = stream.map(lambda c: Visit(who=c.user, clicks=c.n))
         await mapped.group_by(lambda v: v.who, name="by-who").each(each)
 
+    for i in range(6):
+        await (await clicks.send(key=str(i), value=Click(user=f"u{i % 3}", n=i)))
     async with app:
-        for i in range(6):
-            await (await clicks.send(key=str(i), value=Click(user=f"u{i % 3}", n=i)))
-        await cluster.eventually(lambda: len(got) == 6, what="every visit")
-    assert sorted((w, v.clicks) for w, v in got) == sorted((f"u{i % 3}", i) for i in range(6))
+        want = {(f"u{i % 3}", i) for i in range(6)}
+        await cluster.eventually(
+            lambda: {(w, v.clicks) for w, v in got} == want, what="every visit"
+        )
     assert all(type(v) is Visit and v.who == w for w, v in got)
-    assert len(await cluster.records(repartition, 2)) == 6
+    assert len(await cluster.records(repartition, 2)) >= 6  # duplicates: see above
