@@ -218,6 +218,7 @@ class KafkaConsumer:
     async def _resubscribe(self) -> None:
         try:
             if self._consumer is not None:
+                await self._listener.settled()
                 await self._listener.revoke(self._consumer.assignment())
             consumer = self._consumer  # stop() may have run meanwhile
             if consumer is not None:
@@ -476,6 +477,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         self._on_change = on_change
         self._holds = False  # assigned and not revoked since
         self._error: BaseException | None = None
+        self._quiet = asyncio.Event()  # no on_partitions_assigned of ours is running
+        self._quiet.set()
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         await self.revoke(revoked)
@@ -502,10 +505,19 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         self._on_change()  # a new assignment starts unpaused, as in aiokafka
         partitions = _ours(assigned)
         log.debug("partitions_assigned", partitions=sorted(partitions))
+        self._quiet.clear()
         try:
             await self._listener.on_partitions_assigned(partitions)
         except Exception as exc:
             self.fail(exc)
+        finally:
+            self._quiet.set()
+
+    async def settled(self) -> None:
+        """Until no assignment of ours is being handled (a subscription change made
+        meanwhile would revoke partitions the runtime has not taken yet, and aiokafka's
+        rejoin then stalls)."""
+        await self._quiet.wait()
 
     @property
     def holds(self) -> bool:
