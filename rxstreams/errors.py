@@ -9,6 +9,7 @@ The tree::
     ├── TransportError              the broker misbehaved (``retriable`` says if a retry may help)
     │   ├── BrokerUnavailableError  the broker cannot be reached or went away
     │   ├── CommitFailedError       the group moved on: the commit was fenced by a rebalance
+    │   ├── ProducerFencedError     a transactional producer was fenced (newer epoch, timeout)
     │   └── UnknownTopicError       the topic does not exist and could not be created
     ├── EventError                  an event used against its contract
     │   └── RejectedTooOftenError   ``reject()`` passed the redelivery limit
@@ -34,6 +35,7 @@ __all__ = (
     "ConfigurationError",
     "EventError",
     "NoCurrentEventError",
+    "ProducerFencedError",
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
@@ -77,6 +79,12 @@ class BrokerUnavailableError(TransportError):
 
 class CommitFailedError(TransportError):
     """Raised when a commit is refused because the consumer group rebalanced under it."""
+
+
+class ProducerFencedError(TransportError):
+    """Raised when a transactional producer can no longer write: a newer producer with its
+    transactional id started, or the broker aborted its transaction for running too long.
+    The producer is unusable afterwards; its open transaction is aborted."""
 
 
 class UnknownTopicError(TransportError):

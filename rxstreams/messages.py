@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ("Headers", "Message", "RecordMetadata", "TopicPartition", "TopicSpec")
+__all__ = ("GroupMetadata", "Headers", "Message", "RecordMetadata", "TopicPartition", "TopicSpec")
 
 #: Headers as they travel on the wire: an ordered sequence of ``(name, bytes)`` pairs.
 Headers = Sequence[tuple[str, bytes]]
@@ -39,6 +39,19 @@ class Message(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+
+
+class GroupMetadata(NamedTuple):
+    """Who a group member is now (Kafka's ``ConsumerGroupMetadata``).
+
+    A transactional producer sends it with the offsets it commits in a transaction, so the
+    group coordinator refuses them from a member the group has moved on from (a zombie):
+    ``generation_id`` is the generation the member joined, ``-1`` when it has none.
+    """
+
+    group_id: str
+    generation_id: int
+    member_id: str
 
 
 class RecordMetadata(NamedTuple):

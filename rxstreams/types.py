@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .errors import ConfigurationError
-from .messages import Headers, RecordMetadata, TopicPartition, TopicSpec
+from .messages import GroupMetadata, Headers, RecordMetadata, TopicPartition, TopicSpec
 
 __all__ = (
     "AgentT",
@@ -72,8 +72,11 @@ class ConsumerConfig:
     rebalance_timeout: float = 30.0
     max_poll_records: int = 1000
     fetch_max_wait: float = 0.5
+    #: ``read_committed``: records of open or aborted transactions are never returned
+    isolation_level: IsolationLevel = "read_uncommitted"
 
     def __post_init__(self) -> None:
+        _check_isolation(self.isolation_level)
         # the one place consumer settings are checked: the app's settings build one of
         # these when they are created, and transports rely on it
         for name in ("group_id", "client_id"):
@@ -109,8 +112,10 @@ class ReaderConfig:
     fetch_max_wait: float = 0.5
     max_poll_records: int = 1000
     request_timeout: float = 30.0
+    isolation_level: IsolationLevel = "read_uncommitted"
 
     def __post_init__(self) -> None:
+        _check_isolation(self.isolation_level)
         if not isinstance(self.client_id, str) or not self.client_id:
             raise ConfigurationError(
                 f"client_id must be a non-empty string, got {self.client_id!r}"
@@ -125,6 +130,16 @@ class ReaderConfig:
         count = self.max_poll_records
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise ConfigurationError(f"max_poll_records must be an integer >= 1, got {count!r}")
+
+
+IsolationLevel = Literal["read_uncommitted", "read_committed"]
+
+
+def _check_isolation(level: object) -> None:
+    if level not in ("read_uncommitted", "read_committed"):
+        raise ConfigurationError(
+            f"isolation_level must be 'read_uncommitted' or 'read_committed', got {level!r}"
+        )
 
 
 def _check_seconds(name: str, value: object, *, zero_ok: bool) -> None:
@@ -164,6 +179,12 @@ class ProducerConfig:
         request_timeout: seconds the broker may take to acknowledge a batch; a batch not
             delivered in that time fails.
         max_request_size: the largest request, in bytes: a bigger record is refused.
+        transactional_id: makes the producer transactional (see :class:`ProducerT`); a
+            newer producer started with the same id fences this one. Needs idempotence
+            (not ``False``) and ``acks="all"``.
+        transaction_timeout: seconds a transaction may stay open before the broker
+            aborts it (and fences the producer). Readers that read committed records
+            wait behind a transaction left open by a dead producer that long at most.
     """
 
     client_id: str
@@ -174,6 +195,8 @@ class ProducerConfig:
     compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     request_timeout: float = 40.0
     max_request_size: int = 1_048_576
+    transactional_id: str | None = None
+    transaction_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if self.acks == -1 and type(self.acks) is int:
@@ -206,6 +229,19 @@ class ProducerConfig:
                 "> 0 seconds",
             ),
             ("max_request_size", self.max_request_size, _size(self.max_request_size), "> 0 bytes"),
+            (
+                "transactional_id",
+                self.transactional_id,
+                self.transactional_id is None
+                or (isinstance(self.transactional_id, str) and bool(self.transactional_id)),
+                "None or a non-empty string",
+            ),
+            (
+                "transaction_timeout",
+                self.transaction_timeout,
+                _number(self.transaction_timeout) and self.transaction_timeout > 0,
+                "> 0 seconds",
+            ),
         )
         for name, value, valid, allowed in checks:
             if not valid:
@@ -217,6 +253,15 @@ class ProducerConfig:
                 f"setting producer_idempotence=True needs producer_acks='all', got "
                 f"producer_acks={self.acks!r} (an idempotent producer waits for every in-sync "
                 "replica): set producer_acks='all', or producer_idempotence to None or False"
+            )
+        if self.transactional_id is not None and (
+            self.idempotence is False or self.acks != "all"
+        ):
+            raise ConfigurationError(
+                "a transactional producer (exactly-once) is idempotent and waits for every "
+                f"in-sync replica: got producer_acks={self.acks!r}, producer_idempotence="
+                f"{self.idempotence!r}; use producer_acks='all' and producer_idempotence None "
+                "or True"
             )
 
 
@@ -286,6 +331,9 @@ class ConsumerT(Protocol):
 
     def position(self, partition: TopicPartition) -> int | None:
         """The next offset this member hands out for an assigned partition, if known."""
+
+    def group_metadata(self) -> GroupMetadata:
+        """Who this member is in its group now (for offsets sent in a transaction)."""
 
 
 class ReaderT(Protocol):
@@ -381,7 +429,23 @@ class ReaderT(Protocol):
 
 
 class ProducerT(Protocol):
-    """Sends records; keyed records with no partition go to ``hash(key) % partitions``."""
+    """Sends records; keyed records with no partition go to ``hash(key) % partitions``.
+
+    **Transactions** (a producer made with ``transactional_id``; Kafka's model): every
+    send happens between :meth:`begin_transaction` and :meth:`commit_transaction` or
+    :meth:`abort_transaction` (a send outside one raises
+    :class:`~rxstreams.errors.AppStateError`). Records sent in a transaction are written
+    to the logs at once, with their offsets, but readers with
+    ``isolation_level="read_committed"`` see them only once it commits, and never if it
+    aborts; the end of each partition a transaction wrote gets a marker that takes an
+    offset (committed offsets have gaps). Offsets given to
+    :meth:`send_offsets_to_transaction` become the group's committed offsets when the
+    transaction commits, atomically with its records. Starting a producer with the
+    transactional id of another one aborts the other's open transaction and fences it:
+    its next call raises :class:`~rxstreams.errors.ProducerFencedError`. A producer
+    without ``transactional_id`` raises :class:`~rxstreams.errors.AppStateError` from the
+    transaction methods.
+    """
 
     async def start(self) -> None: ...
 
@@ -402,6 +466,26 @@ class ProducerT(Protocol):
 
     async def flush(self) -> None:
         """Wait until every queued record is on the broker."""
+
+    async def begin_transaction(self) -> None:
+        """Open a transaction; raises AppStateError if one is open already."""
+
+    async def send_offsets_to_transaction(
+        self, offsets: Mapping[TopicPartition, int], group: GroupMetadata
+    ) -> None:
+        """Commit ``offsets`` for ``group`` when (and only if) the transaction commits.
+
+        Raises :class:`~rxstreams.errors.CommitFailedError` when the group coordinator
+        refuses them: ``group`` is not the member's current generation (the group moved
+        on; a zombie). The transaction must then be aborted.
+        """
+
+    async def commit_transaction(self) -> None:
+        """Flush, then make the transaction's records and offsets visible, atomically."""
+
+    async def abort_transaction(self) -> None:
+        """Discard the open transaction: its records are never visible to committed
+        readers, its offsets never committed."""
 
 
 class TransportT(Protocol):
