@@ -83,6 +83,7 @@ def consumer_kwargs(config: ConsumerConfig) -> dict[str, Any]:
         "max_poll_interval_ms": _ms(config.rebalance_timeout),
         "max_poll_records": config.max_poll_records,
         "fetch_max_wait_ms": _ms(config.fetch_max_wait),
+        "isolation_level": config.isolation_level,
     }
 
 
@@ -99,6 +100,7 @@ def reader_kwargs(config: ReaderConfig) -> dict[str, Any]:
         "max_poll_records": config.max_poll_records,
         "fetch_max_wait_ms": _ms(config.fetch_max_wait),
         "request_timeout_ms": _ms(config.request_timeout),
+        "isolation_level": config.isolation_level,
     }
 
 
@@ -119,10 +121,12 @@ def producer_kwargs(config: ProducerConfig) -> dict[str, Any]:
             f"package, which is not installed: pip install cramjam (or pip install "
             f"'aiokafka[{config.compression}]'), or choose 'gzip' or None"
         )
-    return {
+    transactional = config.transactional_id is not None
+    kwargs: dict[str, Any] = {
         "client_id": config.client_id,
         "acks": config.acks,
-        "enable_idempotence": config.idempotence is True
+        "enable_idempotence": transactional
+        or config.idempotence is True
         or (config.idempotence is None and config.acks == "all"),
         "linger_ms": _ms(config.linger),
         "max_batch_size": config.max_batch_size,
@@ -130,3 +134,7 @@ def producer_kwargs(config: ProducerConfig) -> dict[str, Any]:
         "request_timeout_ms": _ms(config.request_timeout),
         "max_request_size": config.max_request_size,
     }
+    if transactional:
+        kwargs["transactional_id"] = config.transactional_id
+        kwargs["transaction_timeout_ms"] = _ms(config.transaction_timeout)
+    return kwargs

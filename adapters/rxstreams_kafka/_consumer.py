@@ -18,11 +18,12 @@ from rxstreams.errors import (
     ConfigurationError,
 )
 from rxstreams.logging import get_logger
-from rxstreams.messages import TopicPartition
+from rxstreams.messages import GroupMetadata, TopicPartition
 from rxstreams.types import ConsumerConfig, MessageT, RebalanceListenerT
 
 from ._config import consumer_kwargs
 from ._errors import translate_errors
+from ._stable_offsets import install as install_stable_offsets
 
 __all__ = ("KafkaConsumer",)
 
@@ -136,6 +137,8 @@ class KafkaConsumer:
         try:
             with translate_errors(f"connecting consumer of group {self._config.group_id!r}"):
                 await consumer.start()
+                if self._config.isolation_level == "read_committed":
+                    install_stable_offsets(consumer)
                 if self._topics:
                     consumer.subscribe(sorted(self._topics), listener=self._listener)
         except BaseException:
@@ -362,12 +365,23 @@ class KafkaConsumer:
     def highwater(self, partition: TopicPartition) -> int | None:
         """The end of the log of an assigned partition as of the last fetch, or None.
 
-        None also before the first fetch response for the partition came back.
+        None also before the first fetch response for the partition came back. Reading
+        ``read_committed``, the end is the last stable offset: records from there on
+        belong to transactions still open.
         """
         if partition not in self.assignment():
             return None
-        result: int | None = self._consumer.highwater(_theirs(partition))
-        return result
+        return _end(self._consumer, self._config.isolation_level, _theirs(partition))
+
+    def group_metadata(self) -> GroupMetadata:
+        """The group, generation and member id this consumer has now (-1 and "" when it
+        is not a member of a generation: before it joined, or after it was expelled)."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        if coordinator is None:
+            return GroupMetadata(self._config.group_id, -1, "")
+        return GroupMetadata(
+            self._config.group_id, int(coordinator.generation), str(coordinator.member_id)
+        )
 
     def position(self, partition: TopicPartition) -> int | None:
         """The next offset this member hands out for an assigned partition, if known.
@@ -449,6 +463,16 @@ class KafkaConsumer:
                 retriable=False,
             )
         return self._consumer
+
+
+def _end(consumer: Any, isolation_level: str, tp: KafkaTopicPartition) -> int | None:
+    """aiokafka's high watermark, or its last stable offset for a read_committed reader."""
+    if isolation_level == "read_committed":
+        stable: int | None = consumer.last_stable_offset(tp)
+        if stable is not None and stable >= 0:
+            return stable
+    end: int | None = consumer.highwater(tp)
+    return end
 
 
 async def _close(consumer: Any) -> None:

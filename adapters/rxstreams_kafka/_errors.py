@@ -14,6 +14,7 @@ retry them itself), while a client that was closed on purpose never is::
     CommitFailedError, IllegalGenerationError,    ->  CommitFailedError
       RebalanceInProgressError, UnknownMemberIdError
     UnknownTopicOrPartitionError, InvalidTopicError -> UnknownTopicError
+    ProducerFenced, InvalidProducerEpoch          ->  ProducerFencedError
     any other KafkaError                          ->  TransportError
 """
 
@@ -27,6 +28,7 @@ from aiokafka import errors as kafka_errors
 from rxstreams.errors import (
     BrokerUnavailableError,
     CommitFailedError,
+    ProducerFencedError,
     RxStreamsError,
     TransportError,
     UnknownTopicError,
@@ -58,6 +60,10 @@ _FENCED: tuple[type[BaseException], ...] = (
     kafka_errors.RebalanceInProgressError,
     kafka_errors.UnknownMemberIdError,
 )
+_PRODUCER_FENCED: tuple[type[BaseException], ...] = (
+    kafka_errors.ProducerFenced,
+    kafka_errors.InvalidProducerEpoch,
+)
 _UNKNOWN_TOPIC: tuple[type[BaseException], ...] = (
     kafka_errors.UnknownTopicOrPartitionError,
     kafka_errors.InvalidTopicError,
@@ -87,6 +93,13 @@ def translate(exc: BaseException, doing: str) -> TransportError:
             f"{detail}; the group rebalanced and the partitions may belong to another "
             "member now. Records after the last successful commit will be delivered again.",
             retriable=retriable,
+        )
+    if isinstance(exc, _PRODUCER_FENCED):
+        return ProducerFencedError(
+            f"{detail}; another producer with this transactional id started, or the "
+            "broker aborted the transaction for running past the transaction timeout. "
+            "The transaction is aborted: its input is processed again.",
+            retriable=False,
         )
     if isinstance(exc, _UNKNOWN_TOPIC):
         return UnknownTopicError(

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition as KafkaTopicPartition
 
 from rxstreams.errors import (
     AppStateError,
     BrokerUnavailableError,
+    CommitFailedError,
     ConfigurationError,
     TransportError,
     UnknownTopicError,
 )
 from rxstreams.logging import get_logger
-from rxstreams.messages import Headers, RecordMetadata
+from rxstreams.messages import GroupMetadata, Headers, RecordMetadata, TopicPartition
 from rxstreams.types import ProducerConfig
 
 from ._config import producer_kwargs
 from ._errors import KAFKA_ERRORS, translate, translate_errors
 from ._producer_id import REFUSED, quiet_refusal, refusal
+from ._txn_offsets import install as install_fenced_offsets
 
 __all__ = ("KafkaProducer",)
 
@@ -46,6 +50,13 @@ class KafkaProducer:
     ``producer_idempotence_unavailable`` warning. Nothing can be lost or sent twice by
     that fallback: it happens inside :meth:`start`, before anything can be sent.
     Idempotence ``True`` raises :class:`ConfigurationError` from :meth:`start` there.
+
+    With ``transactional_id``, the producer is transactional (see
+    :class:`~rxstreams.types.ProducerT`): :meth:`start` fences any older producer with the
+    same id, and offsets sent in a transaction carry the member's generation, so the
+    group coordinator refuses them from a member the group moved on from (KIP-447; see
+    ``_txn_offsets``). A broker that refuses transactions makes :meth:`start` raise
+    :class:`ConfigurationError`.
     """
 
     def __init__(self, bootstrap_servers: Sequence[str], config: ProducerConfig) -> None:
@@ -56,6 +67,10 @@ class KafkaProducer:
         self._producer: Any = None
         self._failure: BaseException | None = None
         self._state: _State = "created"
+        self._transactional = config.transactional_id is not None
+        self._in_transaction = False
+        #: the group member whose offsets the open transaction commits (see _txn_offsets)
+        self._member: GroupMetadata | None = None
         self._log = log.bind(client_id=config.client_id)
 
     def __repr__(self) -> str:
@@ -87,6 +102,12 @@ class KafkaProducer:
         try:
             producer = await self._connect(kwargs)
         except REFUSED as exc:  # raised only when idempotence was asked for
+            if self._transactional:
+                raise ConfigurationError(
+                    f"producer {self._config.client_id!r} is transactional (exactly-once), "
+                    f"but {refusal(exc)}. Use a broker with transactions (Kafka 0.11 or "
+                    "later; Tansu has none), or processing_guarantee='at_least_once'"
+                ) from exc
             if self._config.idempotence:
                 raise ConfigurationError(
                     f"producer {self._config.client_id!r} requires idempotence "
@@ -104,6 +125,8 @@ class KafkaProducer:
             )
             kwargs = producer_kwargs(dataclasses.replace(self._config, idempotence=False))
             producer = await self._connect(kwargs)
+        if self._transactional:
+            install_fenced_offsets(producer, lambda: self._member)
         self._producer = producer
         self._idempotent = bool(kwargs["enable_idempotence"])
         self._state = "started"
@@ -126,8 +149,14 @@ class KafkaProducer:
         return producer
 
     async def stop(self) -> None:
-        """Flush what is queued, then close; later sends raise BrokerUnavailableError."""
+        """Flush what is queued, then close; later sends raise BrokerUnavailableError.
+
+        An open transaction is aborted first (Kafka's producers never commit on close).
+        """
         producer = self._producer
+        if producer is not None and self._in_transaction:
+            with contextlib.suppress(TransportError):
+                await self.abort_transaction()
         self._state = "stopped"
         self._producer = None
         if producer is not None:
@@ -182,6 +211,11 @@ class KafkaProducer:
         producer = self._producer
         if producer is None:
             self._check_started()
+        if self._transactional and not self._in_transaction:
+            raise AppStateError(
+                f"producer {self._config.client_id!r} is transactional: send between "
+                "begin_transaction() and commit_transaction()"
+            )
         if value is None and key is None:
             raise TransportError(
                 f"a record for {topic!r} needs a key or a value: aiokafka cannot send "
@@ -243,6 +277,90 @@ class KafkaProducer:
         if timestamp is None or timestamp < 0:  # a broker that does not say
             timestamp = time.time_ns() // 1_000_000
         future.set_result(_new_metadata(RecordMetadata, (topic, landed, offset, timestamp)))
+
+    # -- transactions -----------------------------------------------------------------------
+
+    async def begin_transaction(self) -> None:
+        """Open a transaction (see :class:`~rxstreams.types.ProducerT`)."""
+        producer = self._transaction_producer("begin_transaction")
+        if self._in_transaction:
+            raise AppStateError("begin_transaction(): a transaction is open already")
+        with translate_errors(f"beginning a transaction of {self._config.client_id!r}"):
+            await producer.begin_transaction()
+        self._in_transaction = True
+
+    async def send_offsets_to_transaction(
+        self, offsets: Mapping[TopicPartition, int], group: GroupMetadata
+    ) -> None:
+        """Commit ``offsets`` for ``group`` with the transaction, if it commits.
+
+        Raises :class:`CommitFailedError` when ``group`` is not a member of its group's
+        current generation (the coordinator refused them, or the member has no
+        generation): the transaction can then only be aborted.
+        """
+        producer = self._open_transaction("send_offsets_to_transaction")
+        if not offsets:
+            return
+        if group.generation_id < 0 or not group.member_id:
+            # v3 of the request with no generation is not checked by the coordinator
+            raise CommitFailedError(
+                f"offsets for group {group.group_id!r} not sent: the consumer is not a "
+                "member of a generation of the group (it left, or was expelled); abort "
+                "the transaction: its input is processed again by the partitions' owner"
+            )
+        theirs = {KafkaTopicPartition(tp.topic, tp.partition): o for tp, o in offsets.items()}
+        self._member = group
+        try:
+            with translate_errors(f"sending offsets of group {group.group_id!r} to a transaction"):
+                await producer.send_offsets_to_transaction(theirs, group.group_id)
+        finally:
+            self._member = None
+
+    async def commit_transaction(self) -> None:
+        """Flush, then commit the transaction's records and offsets atomically.
+
+        A record of the transaction that failed to be delivered raises
+        :class:`TransportError` (as :meth:`flush` does) and leaves the transaction open:
+        abort it.
+        """
+        producer = self._open_transaction("commit_transaction")
+        await self.flush()
+        with translate_errors(f"committing a transaction of {self._config.client_id!r}"):
+            await producer.commit_transaction()
+        self._in_transaction = False
+
+    async def abort_transaction(self) -> None:
+        """Abort the open transaction: its records and offsets are never visible."""
+        producer = self._open_transaction("abort_transaction")
+        txn_manager = producer._txn_manager
+        waiter = txn_manager.wait_for_transaction_end()
+        failed = waiter.exception() if waiter.done() and not waiter.cancelled() else None
+        self._failure = None  # records of an aborted transaction do not count
+        if txn_manager.is_fatal_error():  # fenced: the broker aborts it; nothing to send
+            self._in_transaction = False
+            assert failed is not None
+            raise translate(failed, f"aborting a transaction of {self._config.client_id!r}")
+        try:
+            with translate_errors(f"aborting a transaction of {self._config.client_id!r}"):
+                await producer.abort_transaction()
+        finally:
+            self._in_transaction = False
+
+    def _transaction_producer(self, operation: str) -> Any:
+        if not self._transactional:
+            raise AppStateError(
+                f"{operation}(): producer {self._config.client_id!r} is not transactional "
+                "(it was made without transactional_id)"
+            )
+        if self._producer is None:
+            self._check_started()
+        return self._producer
+
+    def _open_transaction(self, operation: str) -> Any:
+        producer = self._transaction_producer(operation)
+        if not self._in_transaction:
+            raise AppStateError(f"{operation}(): no transaction is open (begin_transaction())")
+        return producer
 
     async def _check_partition(self, topic: str, partition: int) -> None:
         """aiokafka only asserts a partition exists: say it properly instead."""

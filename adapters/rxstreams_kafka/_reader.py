@@ -21,6 +21,7 @@ from rxstreams.messages import TopicPartition
 from rxstreams.types import MessageT, ReaderConfig
 
 from ._config import reader_kwargs
+from ._consumer import _end
 from ._errors import translate_errors
 
 __all__ = ("KafkaReader",)
@@ -201,11 +202,11 @@ class KafkaReader:
         return position
 
     def highwater(self, partition: TopicPartition) -> int | None:
-        """The log end of an assigned partition as of the last fetch response, or None."""
+        """The log end of an assigned partition as of the last fetch response, or None
+        (reading ``read_committed``: the last stable offset)."""
         if self._consumer is None or partition not in self._assigned:
             return None
-        result: int | None = self._consumer.highwater(_theirs(partition))
-        return result
+        return _end(self._consumer, self._config.isolation_level, _theirs(partition))
 
     # -- fetching -------------------------------------------------------------------------
 
