@@ -27,6 +27,7 @@ from .errors import (
     ConfigurationError,
     EventError,
     NoCurrentEventError,
+    ProducerFencedError,
     RecordError,
     RejectedTooOftenError,
     RxStreamsError,
@@ -38,7 +39,7 @@ from .errors import (
 
 # events and streams
 from .events import Event, current_event
-from .messages import Message, RecordMetadata, TopicPartition, TopicSpec
+from .messages import GroupMetadata, Message, RecordMetadata, TopicPartition, TopicSpec
 from .operators._group_by import GroupedStream
 from .records import FieldDescriptor, Record, RecordCodec, SchemaCodec
 from .settings import Settings
@@ -75,6 +76,7 @@ __all__ = (
     "GroupedStream",
     "current_event",
     # messages
+    "GroupMetadata",
     "Message",
     "RecordMetadata",
     "TopicPartition",
@@ -107,6 +109,7 @@ __all__ = (
     "ConfigurationError",
     "EventError",
     "NoCurrentEventError",
+    "ProducerFencedError",
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",

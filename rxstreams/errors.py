@@ -82,9 +82,7 @@ class CommitFailedError(TransportError):
 
 
 class ProducerFencedError(TransportError):
-    """Raised when a transactional producer can no longer write: a newer producer with its
-    transactional id started, or the broker aborted its transaction for running too long.
-    The producer is unusable afterwards; its open transaction is aborted."""
+    """Raised when a transactional producer was fenced: a newer one took its id, or timeout."""
 
 
 class UnknownTopicError(TransportError):

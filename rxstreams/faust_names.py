@@ -29,9 +29,6 @@ _METRICS = (
     "sensors and the monitor are not in rxstreams yet (planned: Prometheus metrics); "
     "read app.status(), or the structured logs (rxstreams.logging.configure)"
 )
-_EXACTLY_ONCE = (
-    "exactly-once processing is not in rxstreams yet (planned); processing is at-least-once"
-)
 _CONFIGURED = (
     "settings are keyword arguments of App(...), validated when the app is created; "
     "there is no configuration phase to hook into"
@@ -51,7 +48,7 @@ MISSING: dict[str, dict[str, str]] = {
         "topic_route": _WEB,
         "monitor": _METRICS,
         "sensors": _METRICS,
-        "in_transaction": _EXACTLY_ONCE,
+        "in_transaction": "read app.conf.exactly_once (processing_guarantee='exactly_once')",
         "service": (
             "rxstreams has no service classes; run background work with @app.task "
             "(or @app.timer), or start your own tasks inside `async with app:`"
@@ -144,7 +141,6 @@ SETTINGS: dict[str, str] = {
     "producer_max_batch_size": "producer_max_batch_size=",
     "producer_request_timeout": "producer_request_timeout=",
     "topic_replication_factor": "per topic: app.topic(name, replicas=N)",
-    "processing_guarantee": _EXACTLY_ONCE,
     "store": _TABLES,
     "table_cleanup_interval": _TABLES,
     "table_standby_replicas": _TABLES,

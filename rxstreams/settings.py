@@ -65,6 +65,18 @@ class Settings:
             record not delivered in that time fails (its future, and the next flush).
         producer_max_request_size: the largest request the producer sends, in bytes; a
             bigger record is refused when it is sent.
+        processing_guarantee: ``"at_least_once"`` (the default: a crash may process an
+            event, and send its output, again) or ``"exactly_once"`` (Faust's name; Kafka's
+            model): the worker's output and the input offsets that led to it are committed
+            in one transaction, and the app reads only committed records, so after a crash
+            or a rebalance each event's output appears once for readers that read
+            committed records. It costs a barrier per commit (delivery pauses until the
+            events in flight are done) and output becomes visible only at each commit
+            (every ``commit_interval``). Needs a broker with transactions (Apache Kafka,
+            the memory broker; not Tansu). See docs/kafka.md.
+        transaction_timeout: exactly-once: seconds a transaction may stay open before the
+            broker aborts it. When a worker dies, readers of committed records (the next
+            steps of the pipeline) wait behind its open transaction this long at most.
 
     The producer settings are validated by :class:`~rxstreams.types.ProducerConfig`,
     which :meth:`producer_config` builds once when the settings are created.
@@ -93,6 +105,8 @@ class Settings:
     producer_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     producer_request_timeout: float = 40.0
     producer_max_request_size: int = 1_048_576
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    transaction_timeout: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -121,6 +135,11 @@ class Settings:
                 "on_decode_error must be 'raise', 'skip' or 'dead_letter', "
                 f"not {self.on_decode_error!r}"
             )
+        if self.processing_guarantee not in ("at_least_once", "exactly_once"):
+            raise ConfigurationError(
+                "processing_guarantee must be 'at_least_once' or 'exactly_once', "
+                f"not {self.processing_guarantee!r}"
+            )
         if "://" not in self.broker:
             raise ConfigurationError(
                 f"broker {self.broker!r} is not a URL; use e.g. 'memory://' or 'kafka://host:9092'"
@@ -134,8 +153,10 @@ class Settings:
             raise ConfigurationError(
                 f"setting {str(exc).replace('fetch_max_wait', 'fetch_timeout')}"
             ) from None
-        # acks=-1 comes back as "all"
-        object.__setattr__(self, "producer_acks", self.producer_config().acks)
+        # the producer settings are checked as a worker asks for them (exactly-once: a
+        # transactional producer's); acks=-1 comes back as "all"
+        checked = self.producer_config(transactional_id="-" if self.exactly_once else None)
+        object.__setattr__(self, "producer_acks", checked.acks)
 
     @classmethod
     def from_kwargs(cls, id: str, **kwargs: Any) -> Settings:
@@ -153,6 +174,11 @@ class Settings:
             )
         return cls(id=id, **kwargs)
 
+    @property
+    def exactly_once(self) -> bool:
+        """``processing_guarantee == "exactly_once"``."""
+        return self.processing_guarantee == "exactly_once"
+
     def consumer_config(self) -> ConsumerConfig:
         """What the app's group consumer is asked for."""
         return ConsumerConfig(
@@ -164,10 +190,12 @@ class Settings:
             rebalance_timeout=self.rebalance_timeout,
             max_poll_records=self.max_poll_records,
             fetch_max_wait=self.fetch_timeout,
+            isolation_level="read_committed" if self.exactly_once else "read_uncommitted",
         )
 
-    def producer_config(self) -> ProducerConfig:
-        """What the app's producer is asked for."""
+    def producer_config(self, *, transactional_id: str | None = None) -> ProducerConfig:
+        """What the app's producer is asked for (a worker's exactly-once producer gets
+        its own ``transactional_id``)."""
         return ProducerConfig(
             client_id=self.id,
             linger=self.producer_linger,
@@ -177,4 +205,6 @@ class Settings:
             compression=self.producer_compression,
             request_timeout=self.producer_request_timeout,
             max_request_size=self.producer_max_request_size,
+            transactional_id=transactional_id,
+            transaction_timeout=self.transaction_timeout,
         )

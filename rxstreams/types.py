@@ -245,18 +245,15 @@ class ProducerConfig:
         )
         for name, value, valid, allowed in checks:
             if not valid:
-                raise ConfigurationError(
-                    f"setting producer_{name} must be {allowed}, got {value!r}"
-                )
+                setting = name if name.startswith("transaction") else f"producer_{name}"
+                raise ConfigurationError(f"setting {setting} must be {allowed}, got {value!r}")
         if self.idempotence is True and self.acks != "all":
             raise ConfigurationError(
                 f"setting producer_idempotence=True needs producer_acks='all', got "
                 f"producer_acks={self.acks!r} (an idempotent producer waits for every in-sync "
                 "replica): set producer_acks='all', or producer_idempotence to None or False"
             )
-        if self.transactional_id is not None and (
-            self.idempotence is False or self.acks != "all"
-        ):
+        if self.transactional_id is not None and (self.idempotence is False or self.acks != "all"):
             raise ConfigurationError(
                 "a transactional producer (exactly-once) is idempotent and waits for every "
                 f"in-sync replica: got producer_acks={self.acks!r}, producer_idempotence="

@@ -335,13 +335,19 @@ for faust, settings in [
     ("`App(..., broker_commit_interval=)`", {"broker_commit_interval": 1.0}),
     ("`App(..., broker_commit_every=)`", {"broker_commit_every": 10}),
     ("`App(..., consumer_auto_offset_reset=)`", {"consumer_auto_offset_reset": "latest"}),
-    ('`App(..., processing_guarantee="exactly_once")`', {"processing_guarantee": "exactly_once"}),
     ('`App(..., store="rocksdb://")`', {"store": "rocksdb://"}),
     ("`App(..., web_port=)`", {"web_port": 6066}),
     ("`App(..., timezone=)`", {"timezone": "Europe/Paris"}),
     ("`App(..., ssl_context=)`, `broker_credentials=`", {"ssl_context": None}),
 ]:
     probe(faust)(_setting(**settings))
+
+
+@probe('`App(..., processing_guarantee="exactly_once")`')
+async def _exactly_once(make_app: AppFactory) -> None:
+    app = App("probe", processing_guarantee="exactly_once")
+    assert app.conf.exactly_once
+    assert app.conf.consumer_config().isolation_level == "read_committed"
 
 
 @probe("`App(..., topic_partitions=, stream_buffer_maxsize=, producer_acks=)`")

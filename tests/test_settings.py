@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,37 @@ def test_producer_defaults_are_durable() -> None:
         compression=None,
         request_timeout=40.0,
         max_request_size=1_048_576,
+        transaction_timeout=10.0,
     )
+
+
+def test_exactly_once_reads_committed_and_gets_a_transactional_producer() -> None:
+    """processing_guarantee='exactly_once' (Faust's name) makes the app read committed
+    records only; a worker asks for a transactional producer with its own id."""
+    conf = Settings.from_kwargs("app", processing_guarantee="exactly_once", transaction_timeout=5)
+    assert conf.exactly_once
+    assert conf.consumer_config().isolation_level == "read_committed"
+    pc = conf.producer_config(transactional_id="app-1")
+    assert (pc.transactional_id, pc.transaction_timeout) == ("app-1", 5)
+    assert Settings.from_kwargs("app").consumer_config().isolation_level == "read_uncommitted"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"processing_guarantee": "exactly-once"}, "processing_guarantee must be"),
+        ({"processing_guarantee": "exactly_once", "producer_acks": 1}, "transactional producer"),
+        (
+            {"processing_guarantee": "exactly_once", "producer_idempotence": False},
+            "transactional producer",
+        ),
+        ({"transaction_timeout": 0}, "setting transaction_timeout must be > 0"),
+    ],
+)
+def test_exactly_once_settings_are_checked(settings: dict[str, Any], message: str) -> None:
+    """A misspelt guarantee, or a producer that cannot be transactional, is refused."""
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_kwargs("app", **settings)
 
 
 def test_every_producer_setting_reaches_the_producer_config() -> None:
@@ -96,6 +127,7 @@ def test_every_producer_setting_reaches_the_producer_config() -> None:
         compression="gzip",
         request_timeout=5,
         max_request_size=2048,
+        transaction_timeout=10.0,
     )
 
 

@@ -67,7 +67,7 @@ class Assignment:
         gone = frozenset(tp for tp in revoked if tp in self.offsets)
         await self.lifecycle.revoking(gone)
         try:
-            await self.committer.commit()
+            await self.committer.commit(final=True)
         except TransportError as exc:
             if not exc.retriable:
                 raise

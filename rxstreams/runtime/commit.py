@@ -21,6 +21,7 @@ from ..types import ConsumerT
 from .lifecycle import Lifecycle
 from .offsets import PartitionOffsets
 from .retry import Outage, retrying
+from .transactions import Transactions
 
 __all__ = ("Committer",)
 
@@ -51,6 +52,8 @@ class Committer:
         self.commits = 0
         #: the broker's availability, shared with the fetch loop (see runtime/retry.py)
         self.outage = Outage()
+        #: exactly-once: offsets are committed in the worker's transaction
+        self.transactions: Transactions | None = None
 
     @property
     def total_acks(self) -> int:
@@ -84,16 +87,27 @@ class Committer:
                 out[tp] = c
         return out
 
-    async def commit(self) -> Mapping[TopicPartition, int]:
+    async def commit(
+        self, *, final: bool = False, wait: float | None = None
+    ) -> Mapping[TopicPartition, int]:
         """Commit what is committable now; returns what was committed.
 
         A commit fenced by a rebalance is logged, not raised: those partitions are being
         revoked and their events will be processed again by their new owner.
+        ``final`` (before partitions are revoked, and on stop) matters for exactly-once: a
+        transaction that cannot be committed then is aborted rather than put off;
+        ``wait`` bounds its wait for the events in flight.
         """
         consumer = self.consumer
         if consumer is None:
             return {}
         async with self._lock:
+            if self.transactions is not None:
+                offsets = await self.transactions.commit(
+                    consumer, self.committable, final=final, wait=wait
+                )
+                self._committed(offsets)
+                return offsets
             offsets = self.committable()
             if not offsets:
                 return {}
@@ -103,13 +117,18 @@ class Committer:
             except CommitFailedError as exc:
                 log.warning("commit_fenced", error=str(exc), offsets=_fmt(offsets))
                 return {}
-            for tp, o in offsets.items():
-                po = self.offsets.get(tp)
-                if po is not None:
-                    po.committed = o
+            self._committed(offsets)
+        return offsets
+
+    def _committed(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        for tp, o in offsets.items():
+            po = self.offsets.get(tp)
+            if po is not None:
+                po.committed = o
         self.commits += 1
         log.debug("offsets_committed", offsets=_fmt(offsets))
-        return offsets
 
 
 def _fmt(offsets: Mapping[TopicPartition, int]) -> dict[str, int]:

@@ -16,6 +16,7 @@ from ..types import ConsumerT
 from .offsets import PartitionOffsets
 from .retry import Outage, retrying
 from .source import Source
+from .transactions import Gate
 
 __all__ = ("Fetcher",)
 
@@ -45,6 +46,8 @@ class Fetcher:
         self.held: set[TopicPartition] = set()
         #: set after a fetch found nothing to do; cleared by every non-empty fetch
         self.idle = asyncio.Event()
+        #: exactly-once: closed while a transaction commits (fetched batches wait)
+        self.gate: Gate | None = None
 
     async def run(self) -> None:
         """Fetch batches and hand them to the sources until cancelled."""
@@ -63,15 +66,28 @@ class Fetcher:
                 max_records=self.max_records,
             )
             if not batches:
-                if offsets and self.caught_up():
-                    self.idle.set()
+                if offsets:
+                    self._passed(consumer)
+                    if self.caught_up():
+                        self.idle.set()
                 continue
             self.idle.clear()
+            gate = self.gate
+            if gate is not None and not gate.is_open:
+                await gate.wait()
             for tp, messages in batches.items():
                 po = offsets.get(tp)
                 if po is None or po.closed or not messages:
                     continue
                 sources[tp.topic].deliver(messages, po)
+
+    def _passed(self, consumer: ConsumerT) -> None:
+        """Nothing was fetched: what the consumer skipped at the end of each log (a
+        transaction's marker) is committable once everything before it is acked."""
+        for tp, po in self.offsets.items():
+            position = consumer.position(tp)
+            if position is not None:
+                po.passed(position)
 
     def caught_up(self) -> bool:
         """Every assigned partition was read to its end (as far as the broker said)."""

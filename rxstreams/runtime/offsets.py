@@ -90,6 +90,15 @@ class PartitionOffsets:
             sink.due()
         return True
 
+    def passed(self, position: int) -> None:
+        """The consumer moved on to ``position`` and every record before it was delivered:
+        with nothing in flight, offsets up to there that hold no record (transaction
+        markers, compacted records, at the end of the log) need no ack to be committed."""
+        if not self._pending and not self.closed:
+            c = self.committable
+            if c is not None and position > c:
+                self.committable = position
+
     @property
     def in_flight(self) -> int:
         """Delivered offsets not acked yet."""

@@ -3,17 +3,29 @@
 It is created on the first send, whether the app was started or not (a script may only
 send), and it is a lifecycle participant: offsets are committed only after everything sent
 before is on the broker. Closing it flushes first, so nothing sent is lost on any stop.
+
+**Exactly-once** (a producer config with ``transactional_id``): every record goes into the
+worker's open transaction, begun by the first send after the last commit. The committer
+ends it (:meth:`Producing.commit_transaction`: the records and the input offsets that led
+to them, atomically) or throws it away (:meth:`Producing.abort_transaction`). A send made
+while a transaction is being committed waits for the next one. A send made on behalf of
+an event whose partitions this worker lost (a revoked event, or any event once the worker
+crashed) is dropped: the partitions' new owner processes the event again, in its own
+transaction; the dropped send resolves to offset -1.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 
+from ..events import _current_item
 from ..logging import get_logger
-from ..messages import Headers, RecordMetadata, TopicPartition, TopicSpec
+from ..messages import GroupMetadata, Headers, RecordMetadata, TopicPartition, TopicSpec
 from ..types import ProducerConfig, ProducerT, TransportT
 from .lifecycle import Participant
+from .tokens import revoked
 
 __all__ = ("Producing",)
 
@@ -31,6 +43,18 @@ class Producing(Participant):
         #: topics created (or found) on the broker by this app
         self.declared: set[str] = set()
         self.sent = 0
+        #: exactly-once: every send is part of a transaction
+        self.transactional = config.transactional_id is not None
+        #: a transaction is open (records were sent since the last commit or abort)
+        self.in_transaction = False
+        #: set except while a transaction is being committed or aborted
+        self._between = asyncio.Event()
+        self._between.set()
+        #: exactly-once: how ``flush()`` commits when a committer runs (set by the worker)
+        self.commit_all: Callable[[], Awaitable[object]] | None = None
+        self.transactions = 0
+        self.aborted = 0
+        self.dropped = 0
 
     async def declare(self, specs: list[TopicSpec]) -> None:
         """Create the topics of ``specs`` that this app did not declare yet."""
@@ -65,6 +89,10 @@ class Producing(Participant):
         if spec.name not in self.declared:
             await self.declare([spec])
         producer = self._producer or await self.producer()
+        if self.transactional:
+            dropped = await self._into_transaction(producer, spec.name, partition, timestamp_ms)
+            if dropped is not None:
+                return dropped
         self.sent += 1
         return await producer.send(
             spec.name,
@@ -75,18 +103,88 @@ class Producing(Participant):
             headers=headers,
         )
 
+    async def _into_transaction(
+        self, producer: ProducerT, topic: str, partition: int | None, timestamp_ms: int | None
+    ) -> asyncio.Future[RecordMetadata] | None:
+        """Open a transaction for the next send; a future to return instead when the send
+        is dropped (made for a revoked event)."""
+        while not self._between.is_set():
+            await self._between.wait()
+        item = _current_item()
+        if item is not None and revoked(item):
+            self.dropped += 1
+            log.debug("send_of_revoked_event_dropped", topic=topic)
+            done: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+            stamp = timestamp_ms if timestamp_ms is not None else time.time_ns() // 1_000_000
+            done.set_result(
+                RecordMetadata(topic, -1 if partition is None else partition, -1, stamp)
+            )
+            return done
+        if not self.in_transaction:
+            self.in_transaction = True
+            try:
+                await producer.begin_transaction()
+            except BaseException:
+                self.in_transaction = False
+                raise
+        return None
+
     async def flush(self) -> None:
-        """Wait until every record queued so far is on the broker."""
+        """Wait until every record sent so far is on the broker (and, exactly-once,
+        visible to committed readers: the open transaction is committed)."""
+        if not self.transactional:
+            await self.on_commit({})
+        elif self.commit_all is not None:
+            await self.commit_all()
+        elif self.in_transaction:  # no input: only the records to commit
+            await self.commit_transaction({}, None)
+
+    async def on_commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if self._producer is not None:
             await self._producer.flush()
 
-    async def on_commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        await self.flush()
+    async def commit_transaction(
+        self, offsets: Mapping[TopicPartition, int], group: GroupMetadata | None
+    ) -> bool:
+        """Commit the open transaction with ``offsets`` for ``group``; returns False when
+        there was nothing to commit. Raises what the producer raises (a fenced member's
+        offsets: CommitFailedError; then abort)."""
+        if not offsets and not self.in_transaction:
+            return False
+        producer = self._producer or await self.producer()
+        self._between.clear()
+        try:
+            if not self.in_transaction:
+                self.in_transaction = True
+                await producer.begin_transaction()
+            if offsets and group is not None:
+                await producer.send_offsets_to_transaction(offsets, group)
+            await producer.commit_transaction()
+            self.in_transaction = False
+            self.transactions += 1
+        finally:
+            self._between.set()
+        return True
+
+    async def abort_transaction(self) -> None:
+        """Throw the open transaction away: its records and offsets are never visible."""
+        if not self.in_transaction or self._producer is None:
+            self.in_transaction = False
+            return
+        self._between.clear()
+        try:
+            await self._producer.abort_transaction()
+            self.aborted += 1
+        finally:
+            self.in_transaction = False
+            self._between.set()
 
     async def close(self) -> None:
-        """Flush and close the producer (what was sent is on the broker afterwards)."""
+        """Flush and close the producer (what was sent is on the broker afterwards); an
+        open transaction is aborted, as Kafka's producers do."""
         producer, self._producer = self._producer, None
         if producer is not None:
+            self.in_transaction = False
             await producer.stop()
 
     def abandon(self) -> None:

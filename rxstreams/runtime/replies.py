@@ -53,7 +53,11 @@ class Replies:
             app = self.worker.app
             topic = app.topic(self.topic_name, internal=True)
             await self.worker.producing.declare([topic.spec()])
-            config = ReaderConfig(client_id=f"{app.id}-replies")
+            config = ReaderConfig(
+                client_id=f"{app.id}-replies",
+                # exactly-once: a reply sent in a transaction that aborts is never read
+                isolation_level=app.conf.consumer_config().isolation_level,
+            )
             reader = self.worker.create_reader(config)
             await reader.start()
             numbers = await reader.partitions_for(self.topic_name)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import uuid
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -65,6 +66,7 @@ from .replies import Replies
 from .runs import BoundedRun
 from .source import Source
 from .tasks import TaskScope
+from .transactions import Transactions
 
 if TYPE_CHECKING:
     from ..app import App
@@ -104,7 +106,12 @@ class Worker:
         self._transport = transport
         self._owns_transport = False
         self.lifecycle = Lifecycle()
-        self.producing = Producing(lambda: self.transport, conf.producer_config())
+        # exactly-once: one transactional producer per worker (Kafka's current model);
+        # zombies are fenced by their group generation, not by this id
+        transactional_id = f"{conf.id}-{uuid.uuid4().hex}" if conf.exactly_once else None
+        self.producing = Producing(
+            lambda: self.transport, conf.producer_config(transactional_id=transactional_id)
+        )
         self.lifecycle.add(self.producing)
         self.sources: dict[str, Source] = {}
         self.channel_sources: dict[int, Source] = {}
@@ -119,6 +126,18 @@ class Worker:
             timeout=conf.fetch_timeout,
             outage=self.committer.outage,
         )
+        self.transactions: Transactions | None = None
+        if conf.exactly_once:
+            self.transactions = Transactions(
+                self.producing,
+                self.lifecycle,
+                self.in_flight,
+                wait=conf.commit_interval,
+                final_wait=conf.shutdown_timeout,
+            )
+            self.committer.transactions = self.transactions
+            self.fetcher.gate = self.transactions.gate
+            self.producing.commit_all = self._commit_transaction
         self.tasks = TaskScope(conf.id, self.crash)
         self.assignment = Assignment(
             self.offsets, self.sources, self.fetcher, self.committer, self.lifecycle, self.spawn
@@ -241,6 +260,14 @@ class Worker:
                     f"can grow a topic, never shrink it), or declare partitions={have}"
                 )
 
+    async def _commit_transaction(self) -> None:
+        """Exactly-once ``flush()``: commit the open transaction (with the offsets of what
+        was processed, once the events in flight are done; put off if they are not)."""
+        if self.fetcher.consumer is not None and self.state is State.RUNNING:
+            await self.committer.commit()
+        else:
+            await self.producing.commit_transaction({}, None)
+
     async def _subscribe(self, topic: Topic[Any, Any]) -> None:
         await self.declare([topic])
         consumer = self.fetcher.consumer
@@ -308,6 +335,8 @@ class Worker:
             self.state = State.STOPPED
             if drain:
                 await self.tasks.settle(self.app.conf.shutdown_timeout)
+                if self.transactions is not None:  # exactly-once: commit what was sent
+                    await self._final_commit()
             await self.tasks.close()
             await self._close_clients()
             self.stopped.set()
@@ -357,12 +386,16 @@ class Worker:
         partitions = frozenset(self.offsets)
         self.assignment.stopping = True
         await self._quietly(self.lifecycle.revoking(partitions), "revoking")
+        if self.transactions is not None and graceful:
+            # exactly-once: the transaction commits once the events in flight are done,
+            # before the offsets freeze (an event finished after that is not committed)
+            await self._final_commit(wait=conf.shutdown_timeout)
         self.freeze()
-        if self.fetcher.consumer is not None:
-            try:
-                await self.committer.commit()
-            except Exception as exc:  # the broker went away: nothing lost, it is redelivered
-                self.log.warning("final_commit_failed", error=repr(exc))
+        if self.transactions is not None:
+            # what is still open holds output of events not committed: throw it away
+            await self._quietly(self.transactions.abort("stopping"), "abort")
+        elif self.fetcher.consumer is not None:
+            await self._final_commit()
         for agent in self.app.agents.values():
             await agent.stop()
         await self.replies.stop(self.error)
@@ -380,6 +413,15 @@ class Worker:
             commits=self.committer.commits,
             error=repr(self.error) if self.error else None,
         )
+
+    async def _final_commit(self, *, wait: float | None = None) -> None:
+        try:
+            if self.fetcher.consumer is not None:
+                await self.committer.commit(final=True, wait=wait)
+            elif self.transactions is not None:  # no input: commit what was sent
+                await self.producing.commit_transaction({}, None)
+        except Exception as exc:  # the broker went away: nothing lost, it is redelivered
+            self.log.warning("final_commit_failed", error=repr(exc))
 
     async def _quietly(self, step: Coroutine[Any, Any, None], name: str) -> None:
         try:

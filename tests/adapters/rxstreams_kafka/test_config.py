@@ -84,6 +84,7 @@ def test_consumer_config_maps_to_manual_commits_and_milliseconds() -> None:
         "max_poll_interval_ms": 30_000,
         "max_poll_records": 50,
         "fetch_max_wait_ms": 10,
+        "isolation_level": "read_uncommitted",
     }
 
 
@@ -107,6 +108,7 @@ def test_reader_config_maps_to_no_group_and_no_commits() -> None:
         "max_poll_records": 50,
         "fetch_max_wait_ms": 10,
         "request_timeout_ms": 5_000,
+        "isolation_level": "read_uncommitted",
     }
 
 
@@ -146,6 +148,35 @@ def test_every_producer_setting_maps_to_its_aiokafka_argument() -> None:
         "request_timeout_ms": 2_500,
         "max_request_size": 4096,
     }
+
+
+def test_read_committed_passes_through_to_consumers_and_readers() -> None:
+    """Exactly-once apps read only committed records: aiokafka's isolation_level."""
+    consumer = ConsumerConfig(group_id="g", client_id="c", isolation_level="read_committed")
+    reader = ReaderConfig(client_id="r", isolation_level="read_committed")
+    assert consumer_kwargs(consumer)["isolation_level"] == "read_committed"
+    assert reader_kwargs(reader)["isolation_level"] == "read_committed"
+    with pytest.raises(ConfigurationError, match="isolation_level must be"):
+        ConsumerConfig(group_id="g", client_id="c", isolation_level="committed")  # type: ignore[arg-type]
+
+
+def test_a_transactional_producer_is_idempotent_with_its_id_and_timeout() -> None:
+    """transactional_id and transaction_timeout reach aiokafka; idempotence is implied."""
+    config = ProducerConfig(client_id="p", transactional_id="app-1", transaction_timeout=12.5)
+    kwargs = producer_kwargs(config)
+    assert kwargs["transactional_id"] == "app-1"
+    assert kwargs["transaction_timeout_ms"] == 12_500
+    assert kwargs["enable_idempotence"] is True
+    assert "transactional_id" not in producer_kwargs(ProducerConfig(client_id="p"))
+
+
+@pytest.mark.parametrize(("acks", "idempotence"), [(1, None), ("all", False), (0, None)])
+def test_a_transactional_producer_refuses_acks_below_all_or_no_idempotence(
+    acks: Literal[0, 1, "all"], idempotence: bool | None
+) -> None:
+    """Transactions need an idempotent producer that waits for every in-sync replica."""
+    with pytest.raises(ConfigurationError, match="transactional producer"):
+        ProducerConfig(client_id="p", acks=acks, idempotence=idempotence, transactional_id="t")
 
 
 @pytest.mark.parametrize(
