@@ -20,8 +20,9 @@ barrier::
    group generation, and the transaction commits;
 4. delivery resumes; the next send opens the next transaction.
 
-If step 2 does not finish within the wait, a periodic commit is put off (the transaction
-stays open; the next interval tries again). Before partitions are revoked, and on stop,
+Step 2 waits as long as events keep finishing; when none finished for a while (a periodic
+commit waits ``commit_interval``), what is left is held by an operator, and the commit is
+put off (the transaction stays open; the next interval tries again). Before partitions are revoked, and on stop,
 it cannot be put off: the transaction is aborted instead, and its input is processed
 again from the last committed offsets, by this worker or the partitions' new owner. A
 commit refused because the group moved on (a zombie worker) is aborted the same way.
@@ -138,11 +139,17 @@ class Transactions:
         await self.producing.abort_transaction()
 
     async def _quiet(self, timeout: float) -> bool:
-        """Wait until no event is in flight; False if that took longer than ``timeout``."""
+        """Wait until no event is in flight; False once ``timeout`` seconds passed without
+        one finishing (what is left is held, e.g. by a buffer waiting to fill)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.in_flight():
-            if loop.time() >= deadline:
-                return False
+        left = self.in_flight()
+        while left:
             await asyncio.sleep(_POLL)
+            now = self.in_flight()
+            if now < left:
+                deadline = loop.time() + timeout
+            elif loop.time() >= deadline:
+                return False
+            left = now
         return True

@@ -6,11 +6,9 @@ partitions over, losing nothing and keeping each key's order. Also ``rxstreams s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import sys
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -19,92 +17,24 @@ from typing import Any
 import orjson
 import pytest
 
-from rxstreams.messages import TopicPartition, TopicSpec
+from rxstreams.messages import TopicSpec
 from rxstreams.types import ConsumerConfig, ProducerConfig
 from rxstreams_kafka import KafkaTransport
+from tests.scaleout.processes import (
+    PARTS,
+    ROOT,
+    _NoListener,
+    committed,
+    rxstreams_command,
+    start_worker,
+    until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.scaleout.app_for_workers:app"
-PARTS = 4
 KEYS = 16
 PER_KEY = 50
-
-
-def rxstreams_command() -> list[str]:
-    """The ``rxstreams`` console script of this environment (``python -m rxstreams`` if absent)."""
-    script = Path(sys.executable).with_name("rxstreams")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rxstreams"]
-
-
-class Worker:
-    """One ``rxstreams worker`` process, its log file (JSON lines) and its output file."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log: Path, out_dir: Path) -> None:
-        self.process = process
-        self.log = log
-        self.output = out_dir / f"{process.pid}.jsonl"
-
-    def assignment(self) -> set[str]:
-        """The partitions it holds now, from its ``partitions_assigned/revoked`` logs."""
-        held: set[str] = set()
-        for line in self.log.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if entry.get("event") == "partitions_assigned":
-                    held = set(entry["partitions"])
-                elif entry.get("event") == "partitions_revoked":
-                    held = set()
-        return held
-
-    def processed(self) -> list[list[Any]]:
-        """``[key, seq, partition, offset, pid]`` per event it processed, in order."""
-        if not self.output.exists():
-            return []
-        return [orjson.loads(line) for line in self.output.read_bytes().splitlines()]
-
-
-async def start_worker(args: list[str], env: dict[str, str], log: Path, out_dir: Path) -> Worker:
-    with log.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            *rxstreams_command(),
-            *args,
-            cwd=ROOT,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log_file,
-        )
-    return Worker(process, log, out_dir)
-
-
-async def until(check: Any, within: float, what: str) -> None:
-    """Poll ``check()`` (real time: these are other processes) for at most ``within`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(0.1)
-
-
-async def committed(transport: KafkaTransport, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offsets, asked by a consumer that does not join the group."""
-    reader = transport.create_consumer([], _NoListener(), ConsumerConfig(group, "test-reader"))
-    await reader.start()
-    try:
-        return {p: await reader.committed(TopicPartition(topic, p)) or 0 for p in range(PARTS)}
-    finally:
-        await reader.stop()
-
-
-class _NoListener:
-    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        return None
-
-    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
-        return None
 
 
 def environment(app_id: str, topic: str, out_dir: Path) -> dict[str, str]:
