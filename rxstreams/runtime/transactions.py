@@ -22,10 +22,11 @@ barrier::
 
 Step 2 waits as long as events keep finishing; when none finished for a while (a periodic
 commit waits ``commit_interval``), what is left is held by an operator, and the commit is
-put off (the transaction stays open; the next interval tries again). Before partitions are revoked, and on stop,
-it cannot be put off: the transaction is aborted instead, and its input is processed
-again from the last committed offsets, by this worker or the partitions' new owner. A
-commit refused because the group moved on (a zombie worker) is aborted the same way.
+put off (the transaction stays open; the next interval tries again). Before partitions
+are revoked, and on stop, it cannot be put off: the transaction is aborted instead, and
+its input is processed again from the last committed offsets, by this worker or the
+partitions' new owner. A commit refused because the group moved on (a zombie worker) is
+aborted the same way.
 """
 
 from __future__ import annotations
