@@ -40,11 +40,23 @@ class Worker:
         for line in self.log.read_text(errors="replace").splitlines():
             with contextlib.suppress(ValueError):
                 entry = json.loads(line)
-                if entry.get("event") == "partitions_assigned":
-                    held = set(entry["partitions"])
+                # (the adapters' own debug lines list [topic, partition] pairs instead)
+                names = [p for p in entry.get("partitions", ()) if isinstance(p, str)]
+                if entry.get("event") == "partitions_assigned" and names:
+                    held = set(names)
                 elif entry.get("event") == "partitions_revoked":
                     held = set()
         return held
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Its log lines (JSON) so far."""
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    out.append(entry)
+        return out
 
     def processed(self) -> list[list[Any]]:
         """``[key, seq, partition, offset, pid]`` per event it processed, in order."""

@@ -159,3 +159,89 @@ async def test_a_killed_worker_is_replaced_and_the_output_is_exact(
         assert len(copied) == len(everything), f"{len(copied) - len(everything)} duplicates"
         for key, seqs in per_key.items():
             assert seqs == list(range(PER_KEY)), f"{key} out of order"
+
+
+async def test_a_zombie_worker_s_late_writes_are_fenced(kafka_url: str, tmp_path: Path) -> None:
+    """A worker frozen with SIGSTOP mid-stream (a long GC pause, a stalled VM) for longer
+    than its session timeout is expelled; the other worker takes its partitions over from
+    the last committed offsets. When the zombie wakes up (SIGCONT) with its transaction
+    still open, the offsets it sends carry its old generation: the group coordinator
+    refuses them, the transaction is aborted and nothing it wrote becomes visible. The
+    output read with read_committed holds every record exactly once, in order per key,
+    and the zombie rejoins the group and stops cleanly."""
+    run = uuid.uuid4().hex[:8]
+    app_id, source, target = f"zombie-{run}", f"zombie-in-{run}", f"zombie-out-{run}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "COPY_APP_ID": app_id,
+        "COPY_IN": source,
+        "COPY_OUT": target,
+        "COPY_GUARANTEE": "exactly_once",
+    }
+    transport = KafkaTransport(kafka_url)
+    await transport.create_topics([TopicSpec(source, PARTS), TopicSpec(target, PARTS)])
+    args = ["worker", APP, "--broker", kafka_url, "--loglevel", "DEBUG", "--json-logs"]
+    workers = [
+        await start_worker(args, env, tmp_path / f"{name}.log", tmp_path)
+        for name in ("zombie", "survivor")
+    ]
+    zombie, survivor = workers
+    try:
+        await until(
+            lambda: bool(zombie.assignment()) and bool(survivor.assignment()),
+            within=30,
+            what="the two workers share the four partitions",
+        )
+        ends = await produce(transport, source)
+        total = sum(ends.values())
+
+        await until(
+            lambda: '"transaction_committed"' in zombie.log.read_text(errors="replace"),
+            within=30,
+            what="the zombie commits its first transaction (and goes on sending)",
+        )
+        zombie.process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(4.0)  # > session timeout (3 s), < transaction timeout (5 s)
+        await until(
+            lambda: len(survivor.assignment()) == PARTS,
+            within=20,
+            what="the survivor takes every partition",
+        )
+        zombie.process.send_signal(signal.SIGCONT)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        progress: dict[int, int] = {}
+        while progress != ends:
+            assert loop.time() < deadline, f"committed {progress}, ends {ends}"
+            await asyncio.sleep(0.2)
+            progress = await committed(transport, app_id, source)
+        output = await read_committed(transport, target, within=60)
+        await until(
+            lambda: (
+                '"reason": "fenced"' in zombie.log.read_text(errors="replace")
+                or '"reason":"fenced"' in zombie.log.read_text(errors="replace")
+            ),
+            within=20,
+            what="the zombie's transaction is aborted as fenced",
+        )
+        for w in workers:
+            w.process.send_signal(signal.SIGTERM)
+        for w in workers:
+            async with asyncio.timeout(20):
+                assert await w.process.wait() == 0, w.log.read_text(errors="replace")[-3000:]
+    finally:
+        for w in workers:
+            if w.process.returncode is None:
+                w.process.send_signal(signal.SIGCONT)
+                w.process.kill()
+                await w.process.wait()
+        await transport.close()
+
+    per_key: dict[str, list[int]] = defaultdict(list)
+    for key, value in output:
+        per_key[key].append(value["seq"])
+    assert sum(map(len, per_key.values())) == total, "lost or duplicated records"
+    for key, seqs in per_key.items():
+        assert seqs == list(range(PER_KEY)), f"{key} out of order or repeated"
