@@ -140,6 +140,12 @@ class Settings:
                 "processing_guarantee must be 'at_least_once' or 'exactly_once', "
                 f"not {self.processing_guarantee!r}"
             )
+        if self.exactly_once and self.commit_interval >= self.transaction_timeout:
+            raise ConfigurationError(
+                f"exactly-once: commit_interval ({self.commit_interval}s) must be shorter "
+                f"than transaction_timeout ({self.transaction_timeout}s): the broker aborts "
+                "a transaction left open that long, and commits end each transaction"
+            )
         if "://" not in self.broker:
             raise ConfigurationError(
                 f"broker {self.broker!r} is not a URL; use e.g. 'memory://' or 'kafka://host:9092'"

@@ -98,6 +98,10 @@ def test_exactly_once_reads_committed_and_gets_a_transactional_producer() -> Non
             "transactional producer",
         ),
         ({"transaction_timeout": 0}, "setting transaction_timeout must be > 0"),
+        (
+            {"processing_guarantee": "exactly_once", "commit_interval": 10},
+            r"commit_interval \(10s\) must be shorter than transaction_timeout \(10.0s\)",
+        ),
     ],
 )
 def test_exactly_once_settings_are_checked(settings: dict[str, Any], message: str) -> None:
