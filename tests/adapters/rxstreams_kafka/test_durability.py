@@ -174,3 +174,80 @@ async def test_a_broker_killed_with_sigkill_and_restarted_loses_no_acked_record(
     assert final == ends
     assert [e for e in logs if e["event"] in ("app_crashed", "agent_error")] == []
     assert [e for e in logs if "idempotence" in e["event"]] == []
+
+
+async def test_exactly_once_output_survives_a_broker_killed_mid_stream(
+    kafka_broker: Callable[..., KafkaBroker], names: Callable[[str], str]
+) -> None:
+    """An exactly-once app copies 3,000 keyed records (already on the topic) to another
+    topic while the broker is killed with SIGKILL and started again on the same log
+    directory. The app rides the outage out (its transaction in flight is aborted or
+    committed, never half of it), carries on, and commits the input to its end; the
+    output read with read_committed holds every record exactly once, in per-key order."""
+    broker = kafka_broker()
+    await broker.start_async()
+    source, target, group = names("in"), names("out"), names("copier")
+    transport = KafkaTransport(broker.url)
+    loader = App(names("loader"), broker=broker.url, topic_partitions=PARTS)
+    async with loader:
+        topic = loader.topic(source)
+        for value in range(RECORDS):
+            await topic.send(key=f"acct-{value % KEYS}", value=value)
+    copier = App(
+        group,
+        broker=broker.url,
+        topic_partitions=PARTS,
+        session_timeout=6.0,
+        fetch_timeout=0.05,
+        commit_interval=0.2,
+        processing_guarantee="exactly_once",
+    )
+    out = copier.topic(target)
+    copied: list[int] = []
+
+    @copier.agent(copier.topic(source))
+    async def copy(stream: Stream[int]) -> None:
+        async for key, value in stream.items():
+            if value % 20 == 0:
+                await asyncio.sleep(0.01)  # about 1.5 s of work: the kill comes midway
+            await out.send(key=key, value=value)
+            copied.append(value)
+
+    try:
+        with capture_logs() as logs:
+            async with copier:
+                async with asyncio.timeout(30):
+                    while len(copied) < RECORDS // 3:
+                        await asyncio.sleep(0.01)
+                broker.kill()
+                at_kill = len(copied)
+                await asyncio.sleep(1.0)
+                await broker.start_async()
+                async with asyncio.timeout(90):
+                    while sum((await committed(transport, group, source)).values()) < RECORDS:
+                        assert copier.state == "running"
+                        await asyncio.sleep(0.2)
+        reader = transport.create_reader(
+            ReaderConfig("check", fetch_max_wait=0.05, isolation_level="read_committed")
+        )
+        await reader.start()
+        await reader.assign([TopicPartition(target, p) for p in range(PARTS)])
+        output: list[int] = []
+        quiet = 0
+        async with asyncio.timeout(30):
+            while len(output) < RECORDS or quiet < 5:
+                batches = await reader.getmany(timeout=0.1)
+                for messages in batches.values():
+                    output.extend(int(m.value) for m in messages if m.value is not None)
+                quiet = 0 if batches else quiet + 1
+        await reader.stop()
+    finally:
+        await transport.close()
+
+    assert at_kill < RECORDS  # killed mid-stream
+    assert len(copied) >= RECORDS  # (work of a transaction aborted by the outage is redone)
+    assert sorted(output) == list(range(RECORDS))  # the output shows once
+    for key in range(KEYS):  # in per-key order
+        of_key = [v for v in output if v % KEYS == key]
+        assert of_key == sorted(of_key)
+    assert [e for e in logs if e["event"] in ("app_crashed", "agent_error")] == []
