@@ -200,7 +200,11 @@ class SSLCredentials(Credentials):
 
     def __repr__(self) -> str:
         if self._given:
-            return f"SSLCredentials(context={self._context!r})"
+            context = self._context
+            return (
+                f"SSLCredentials(context=<ssl.SSLContext verify_mode={context.verify_mode.name} "
+                f"check_hostname={context.check_hostname}>)"
+            )
         shown = [
             f"{name}={value!r}"
             for name, value in (

@@ -128,7 +128,9 @@ def test_a_given_context_is_used_as_it_is() -> None:
     """Faust's SSLCredentials(context)."""
     context = ssl.create_default_context()
     assert SSLCredentials(context).context is context
-    assert repr(SSLCredentials(context)).startswith("SSLCredentials(context=<ssl.SSLContext")
+    assert repr(SSLCredentials(context)) == (
+        "SSLCredentials(context=<ssl.SSLContext verify_mode=CERT_REQUIRED check_hostname=True>)"
+    )
 
 
 def test_bad_tls_files_are_refused_when_made(pki: PKI, tmp_path: Path) -> None:
