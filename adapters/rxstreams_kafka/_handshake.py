@@ -151,7 +151,7 @@ async def _probe(
             await reader.readexactly(4)
     except ssl.SSLError as exc:
         return None if context is None else _tls_error(exc, server, doing)
-    except (OSError, EOFError, TimeoutError):
+    except (ConnectionResetError, BrokenPipeError, EOFError):
         if context is not None and writer is None:  # closed during the handshake
             return TLSError(
                 f"{doing} failed: the broker at {server} closed the connection during the "
@@ -159,6 +159,8 @@ async def _probe(
                 "listener needs no TLS in broker_credentials",
                 retriable=False,
             )
+        return None
+    except OSError:  # refused, unreachable, timed out: not a question of credentials
         return None
     finally:
         if writer is not None:

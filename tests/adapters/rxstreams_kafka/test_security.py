@@ -21,6 +21,7 @@ import structlog
 from rxstreams import (
     App,
     AuthenticationError,
+    BrokerUnavailableError,
     Credentials,
     SASLCredentials,
     SSLCredentials,
@@ -32,6 +33,7 @@ from rxstreams.messages import TopicPartition, TopicSpec
 from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig
 from rxstreams_kafka import KafkaTransport
 from tests.adapters.rxstreams_kafka.helpers import RecordingListener
+from tests.brokers._process import free_port
 from tests.brokers.secured import SecuredKafka
 
 pytestmark = pytest.mark.kafka
@@ -322,6 +324,24 @@ async def test_tls_on_a_plaintext_listener_says_so(
     )
     assert isinstance(error, TLSError)
     assert "closed the connection during the TLS handshake" in str(error)
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["sasl-ssl", "sasl-plaintext"])
+async def test_no_broker_there_stays_a_retriable_unavailable_broker(
+    secured_kafka: SecuredKafka, tls: bool
+) -> None:
+    """With credentials, a broker that cannot be reached at all is still a retriable
+    BrokerUnavailableError: nothing is blamed on the credentials."""
+    credentials = _sasl(secured_kafka, "PLAIN", tls=tls)
+    transport = KafkaTransport(f"kafka://127.0.0.1:{free_port()}", credentials=credentials)
+    producer = transport.create_producer(ProducerConfig(client_id="nowhere"))
+    try:
+        with pytest.raises(BrokerUnavailableError) as info:
+            await asyncio.wait_for(producer.start(), FAILS_WITHIN)
+    finally:
+        await transport.close()
+    assert not isinstance(info.value, AuthenticationError)
+    assert info.value.retriable
 
 
 # -- never in clear -----------------------------------------------------------------------------
