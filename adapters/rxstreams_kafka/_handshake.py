@@ -21,6 +21,7 @@ but the username and mechanism.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import struct
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -37,7 +38,7 @@ from ._errors import AUTHENTICATION, authentication_error
 __all__ = ("diagnose", "explained")
 
 #: the most one diagnosing connection may take, per server
-HANDSHAKE_TIMEOUT = 10.0
+HANDSHAKE_TIMEOUT = 5.0
 
 
 @asynccontextmanager
@@ -82,7 +83,9 @@ async def diagnose(
             return _tls_error(exc, server, doing)
         except AUTHENTICATION as exc:
             return authentication_error(exc, doing, server=server, security=security)
-        except (OSError, KafkaError, TimeoutError):
+        except (TimeoutError, ConnectionRefusedError, socket.gaierror):
+            continue  # nobody there, or no answer: not a question of credentials
+        except (OSError, KafkaError):
             # closed without saying why: aiokafka's reader task saw the TLS alert (a
             # client certificate refused, say), or the two ends disagree on TLS
             found = await _probe(address, server, security.get("ssl_context"), doing, timeout)
