@@ -234,6 +234,47 @@ async def test_the_first_send_fails_the_same_way(
         await app.stop()
 
 
+@pytest.mark.parametrize("client", ["consumer", "reader", "producer", "admin"])
+async def test_every_client_of_the_transport_explains_a_refused_login(
+    secured_kafka: SecuredKafka, client: str
+) -> None:
+    """Whichever client connects first (the group consumer, a reader, the producer, the
+    admin connection that creates topics), a wrong password is an AuthenticationError
+    naming that client."""
+    user = secured_kafka.users["SCRAM-SHA-512"]
+    credentials = SASLCredentials(
+        username=user.name,
+        password="wrong",
+        mechanism="SCRAM-SHA-512",
+        ssl_context=_trust(secured_kafka),
+    )
+    transport = KafkaTransport(secured_kafka.url("SASL_SSL"), credentials=credentials)
+
+    async def connect() -> None:
+        if client == "consumer":
+            listener = RecordingListener("c", [])
+            await transport.create_consumer(["t"], listener, ConsumerConfig("g", "c")).start()
+        elif client == "reader":
+            await transport.create_reader(ReaderConfig(client_id="r")).start()
+        elif client == "producer":
+            await transport.create_producer(ProducerConfig(client_id="p")).start()
+        else:
+            await transport.create_topics([TopicSpec("t", 1)])
+
+    try:
+        with pytest.raises(AuthenticationError, match="user 'carol' with SCRAM-SHA-512") as info:
+            await asyncio.wait_for(connect(), FAILS_WITHIN)
+    finally:
+        await transport.close()
+    doing = {
+        "consumer": "connecting consumer of group 'g'",
+        "reader": "connecting reader 'r'",
+        "producer": "connecting producer 'p'",
+        "admin": "connecting to kafka://",
+    }[client]
+    assert str(info.value).startswith(doing)
+
+
 @pytest.mark.parametrize(
     ("username", "mechanism"),
     [("nobody", "SCRAM-SHA-512"), ("alice", "SCRAM-SHA-256")],
