@@ -15,12 +15,16 @@ from .channels import Channel
 from .codecs import NumberCodec, get_codec, register_codec
 from .commands import argument, option
 
+# connecting to a secured broker
+from .credentials import Credentials, SASLCredentials, SSLCredentials
+
 # errors
 from .errors import (
     AgentError,
     AppStateError,
     ArgumentTypeError,
     AskTimeoutError,
+    AuthenticationError,
     BrokerUnavailableError,
     CodecError,
     CommitFailedError,
@@ -32,6 +36,7 @@ from .errors import (
     RejectedTooOftenError,
     RxStreamsError,
     TaskError,
+    TLSError,
     TransportError,
     UnknownTopicError,
     UnsupportedFeatureError,
@@ -70,6 +75,10 @@ __all__ = (
     "Topic",
     "argument",
     "option",
+    # connecting to a secured broker
+    "Credentials",
+    "SASLCredentials",
+    "SSLCredentials",
     # events and streams
     "Event",
     "Stream",
@@ -100,6 +109,7 @@ __all__ = (
     "TransportT",
     # errors
     "AgentError",
+    "AuthenticationError",
     "AppStateError",
     "ArgumentTypeError",
     "AskTimeoutError",
@@ -113,6 +123,7 @@ __all__ = (
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
+    "TLSError",
     "TaskError",
     "TransportError",
     "UnknownTopicError",

@@ -8,6 +8,8 @@ The tree::
     ├── AppStateError               an app used in the wrong state (not started, stopped)
     ├── TransportError              the broker misbehaved (``retriable`` says if a retry may help)
     │   ├── BrokerUnavailableError  the broker cannot be reached or went away
+    │   ├── AuthenticationError     the broker refused the credentials (SASL)
+    │   │   └── TLSError            the TLS handshake failed (certificate not trusted, refused)
     │   ├── CommitFailedError       the group moved on: the commit was fenced by a rebalance
     │   ├── ProducerFencedError     a transactional producer was fenced (newer epoch, timeout)
     │   └── UnknownTopicError       the topic does not exist and could not be created
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 __all__ = (
     "AgentError",
+    "AuthenticationError",
     "AppStateError",
     "ArgumentTypeError",
     "AskTimeoutError",
@@ -39,6 +42,7 @@ __all__ = (
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
+    "TLSError",
     "TaskError",
     "TransportError",
     "UnknownTopicError",
@@ -75,6 +79,17 @@ class BrokerUnavailableError(TransportError):
 
     def __init__(self, message: str, *, retriable: bool = True) -> None:
         super().__init__(message, retriable=retriable)
+
+
+class AuthenticationError(TransportError):
+    """Raised when the broker refuses the app's credentials (SASL user, password, mechanism)."""
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message, retriable=retriable)
+
+
+class TLSError(AuthenticationError):
+    """Raised when the TLS handshake with the broker fails (untrusted or refused certificate)."""
 
 
 class CommitFailedError(TransportError):

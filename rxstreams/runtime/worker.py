@@ -169,7 +169,8 @@ class Worker:
     def transport(self) -> TransportT:
         """The broker connection (looked up from the app's ``broker`` on first use)."""
         if self._transport is None:
-            self._transport = transport_from_url(self.app.conf.broker)
+            conf = self.app.conf
+            self._transport = transport_from_url(conf.broker, credentials=conf.broker_credentials)
             self._owns_transport = True
         return self._transport
 
