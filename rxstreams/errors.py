@@ -21,6 +21,7 @@ The tree::
     ├── AgentError                  an agent failed and its error policy said stop
     ├── TaskError                   a task, timer or crontab raised: the app stops
     ├── AskTimeoutError             ``Agent.ask()`` got no reply in time
+    ├── MissingKeyError             a table has no such key (and no default): a KeyError
     └── UnsupportedFeatureError     a Faust name rxstreams lacks; the message says what to write
 """
 
@@ -37,6 +38,7 @@ __all__ = (
     "CommitFailedError",
     "ConfigurationError",
     "EventError",
+    "MissingKeyError",
     "NoCurrentEventError",
     "ProducerFencedError",
     "RecordError",
@@ -134,6 +136,10 @@ class TaskError(RxStreamsError):
 
 class AskTimeoutError(RxStreamsError, TimeoutError):
     """Raised by ``Agent.ask()`` when no reply arrived within its timeout."""
+
+
+class MissingKeyError(RxStreamsError, KeyError):
+    """Raised when a table has no such key and no default: a KeyError, as for a dict."""
 
 
 class UnsupportedFeatureError(RxStreamsError, AttributeError):

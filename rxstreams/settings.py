@@ -73,6 +73,10 @@ class Settings:
             record not delivered in that time fails (its future, and the next flush).
         producer_max_request_size: the largest request the producer sends, in bytes; a
             bigger record is refused when it is sent.
+        store: where tables keep their partitions when a table does not say:
+            ``memory://`` (the default; recovered from the changelog in full by each
+            worker that gets a partition) or ``rocksdb://path`` (on disk; a restarted
+            worker replays only the changelog's tail).
         processing_guarantee: ``"at_least_once"`` (the default: a crash may process an
             event, and send its output, again) or ``"exactly_once"`` (Faust's name; Kafka's
             model): the worker's output and the input offsets that led to it are committed
@@ -114,6 +118,7 @@ class Settings:
     producer_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     producer_request_timeout: float = 40.0
     producer_max_request_size: int = 1_048_576
+    store: str = "memory://"
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     transaction_timeout: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
