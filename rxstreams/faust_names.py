@@ -18,8 +18,8 @@ from .errors import UnsupportedFeatureError
 __all__ = ("MISSING", "SETTINGS", "refuse")
 
 _TABLES = (
-    "tables are not in rxstreams yet (planned: changelogged tables with recovery); "
-    "until then keep per-key state in a group_by(key, name=...).each(fun) function"
+    "global tables, set tables and standby replicas are not in rxstreams yet (planned); "
+    "use app.Table(name, default=...)"
 )
 _WEB = (
     "the worker has no web server yet (planned: metrics, health and table routes); "
@@ -37,11 +37,9 @@ _CONFIGURED = (
 #: ``owner class name -> Faust attribute -> what to write instead``
 MISSING: dict[str, dict[str, str]] = {
     "App": {
-        "Table": _TABLES,
         "GlobalTable": _TABLES,
         "SetTable": _TABLES,
         "SetGlobalTable": _TABLES,
-        "tables": _TABLES,
         "page": _WEB,
         "web": _WEB,
         "table_route": _WEB,
@@ -141,7 +139,6 @@ SETTINGS: dict[str, str] = {
     "producer_max_batch_size": "producer_max_batch_size=",
     "producer_request_timeout": "producer_request_timeout=",
     "topic_replication_factor": "per topic: app.topic(name, replicas=N)",
-    "store": _TABLES,
     "table_cleanup_interval": _TABLES,
     "table_standby_replicas": _TABLES,
     "web_enabled": _WEB,

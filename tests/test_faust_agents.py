@@ -77,7 +77,7 @@ def test_something_that_is_not_a_channel_is_refused_at_declaration(make_app: App
     async def agent(stream: Stream[Any]) -> None:
         pass
 
-    with pytest.raises(ArgumentTypeError, match="Topic, a Channel or a topic name"):
+    with pytest.raises(ArgumentTypeError, match="Topic, a Channel, a Stream or a topic name"):
         make_app().agent(42)(agent)
 
 

@@ -207,7 +207,7 @@ def _refused(name: str) -> Probe:
 
 
 for faust, name in [
-    ("`app.Table(...)`, `app.GlobalTable(...)`, `app.SetTable(...)`", "Table"),
+    ("`app.GlobalTable(...)`, `app.SetTable(...)`", "GlobalTable"),
     ("`@app.page(path)`, `app.web`", "page"),
     ("`app.monitor`, `app.sensors`", "monitor"),
     ("`app.service(...)`", "service"),
@@ -336,12 +336,29 @@ for faust, settings in [
     ("`App(..., broker_commit_interval=)`", {"broker_commit_interval": 1.0}),
     ("`App(..., broker_commit_every=)`", {"broker_commit_every": 10}),
     ("`App(..., consumer_auto_offset_reset=)`", {"consumer_auto_offset_reset": "latest"}),
-    ('`App(..., store="rocksdb://")`', {"store": "rocksdb://"}),
     ("`App(..., web_port=)`", {"web_port": 6066}),
     ("`App(..., timezone=)`", {"timezone": "Europe/Paris"}),
     ("`App(..., ssl_context=)`", {"ssl_context": None}),
 ]:
     probe(faust)(_setting(**settings))
+
+
+@probe('`App(..., store="rocksdb://")`')
+async def _rocksdb_store(make_app: AppFactory) -> None:
+    make_app(store="rocksdb:///tmp/probe").Table("t")
+
+
+@probe("`app.Table(name, default=int)`, `table[k] += 1`")
+async def _table(make_app: AppFactory) -> None:
+    app = make_app()
+    counts = app.Table("counts", default=int)
+
+    async def body(stream: Stream[Any]) -> Any:
+        async for word in stream:
+            counts[word] += 1
+            yield counts[word]
+
+    assert await run_agent(app, ["a", "b", "a"], body) == [1, 1, 2]
 
 
 @probe('`App(..., processing_guarantee="exactly_once")`')
