@@ -245,3 +245,80 @@ async def test_a_zombie_worker_s_late_writes_are_fenced(kafka_url: str, tmp_path
     assert sum(map(len, per_key.values())) == total, "lost or duplicated records"
     for key, seqs in per_key.items():
         assert seqs == list(range(PER_KEY)), f"{key} out of order or repeated"
+
+
+async def test_a_table_counted_by_workers_one_of_them_killed_is_exact(
+    kafka_url: str, tmp_path: Path
+) -> None:
+    """Two exactly-once workers count 50,000 keyed records per key in a table; one is
+    killed with SIGKILL mid-stream and replaced. Its table partitions are recovered by
+    the others from the changelog (its open transaction, holding changelog records and
+    offsets, is aborted), and the table read back from its changelog with read_committed
+    (the latest record of each key) equals the reference: 500 for each of the 100 keys."""
+    run = uuid.uuid4().hex[:8]
+    app_id, source = f"count-{run}", f"count-in-{run}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "COUNT_APP_ID": app_id,
+        "COUNT_IN": source,
+    }
+    transport = KafkaTransport(kafka_url)
+    await transport.create_topics([TopicSpec(source, PARTS)])
+    args = ["worker", "tests.scaleout.count_app:app", "--broker", kafka_url, "--json-logs"]
+    args += ["--loglevel", "INFO"]
+
+    async def worker(name: str) -> Worker:
+        return await start_worker(args, env, tmp_path / f"{name}.log", tmp_path)
+
+    workers = [await worker("first"), await worker("second")]
+    try:
+        await until(
+            lambda: (
+                sum(len(w.assignment()) for w in workers) == PARTS
+                and all(w.assignment() for w in workers)
+            ),
+            within=30,
+            what="the two workers share the four partitions",
+        )
+        ends = await produce(transport, source)
+        total = sum(ends.values())
+        progress: dict[int, int] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while sum(progress.values()) < total // 5:
+            assert loop.time() < deadline, f"committed {progress} of {ends}"
+            await asyncio.sleep(0.05)
+            progress = await committed(transport, app_id, source)
+        assert sum(progress.values()) < total, "killed after the end: nothing to recover"
+        workers[0].process.kill()
+        assert await workers[0].process.wait() == -signal.SIGKILL
+        workers.append(await worker("replacement"))
+        deadline = loop.time() + 90
+        while progress != ends:
+            assert loop.time() < deadline, f"committed {progress}, ends {ends}"
+            assert all(w.process.returncode is None for w in workers[1:]), "a worker died"
+            await asyncio.sleep(0.2)
+            progress = await committed(transport, app_id, source)
+        assert any(
+            entry.get("event") == "table_recovered" and entry.get("records", 0) > 0
+            for w in workers[1:]
+            for entry in w.entries()
+        ), "no worker recovered table partitions from the changelog"
+        for w in workers[1:]:
+            w.process.send_signal(signal.SIGTERM)
+        for w in workers[1:]:
+            async with asyncio.timeout(20):
+                assert await w.process.wait() == 0, w.log.read_text(errors="replace")[-2000:]
+        changelog = await read_committed(transport, f"{app_id}-counts-changelog", within=60)
+    finally:
+        for w in workers:
+            if w.process.returncode is None:
+                w.process.kill()
+                await w.process.wait()
+        await transport.close()
+
+    table: dict[str, int] = {}
+    for key, value in changelog:  # in partition order, so the last record of a key wins
+        table[key] = value
+    assert table == {f"k{k}": PER_KEY for k in range(KEYS)}
