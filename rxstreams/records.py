@@ -61,6 +61,7 @@ import marshmallow
 import orjson
 from marshmallow import fields as mf
 
+from .codecs import compact
 from .errors import ArgumentTypeError, CodecError, ConfigurationError, RecordError
 
 __all__ = ("FieldDescriptor", "Record", "RecordCodec", "SchemaCodec", "field")
@@ -257,7 +258,7 @@ class Record:
         self._validator()(self)
         data = self.to_dict()
         try:
-            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+            return compact(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
         except TypeError as exc:  # an Any field holding a set, an int past 64 bits...
             raise RecordError(_unencodable(type(self).__name__, data, exc)) from exc
 
@@ -357,7 +358,7 @@ class SchemaCodec:
         self.schema = schema() if isinstance(schema, type) else schema
 
     def dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(self.schema.dump(obj))
+        return compact(orjson.dumps(self.schema.dump(obj)))
 
     def loads(self, data: bytes) -> Any:
         try:
