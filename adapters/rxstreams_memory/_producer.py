@@ -20,6 +20,7 @@ from rxstreams.types import ProducerConfig
 
 if TYPE_CHECKING:
     from ._broker import MemoryBroker
+    from ._log import PartitionLog
     from ._transactions import Transaction
 
 __all__ = ("MemoryProducer",)
@@ -27,6 +28,13 @@ __all__ = ("MemoryProducer",)
 log = get_logger(__name__)
 
 _new_metadata = tuple.__new__  # RecordMetadata(...) without the generated __new__'s overhead
+
+
+def _no_partition(topic: str, count: int, partition: int) -> UnknownTopicError:
+    return UnknownTopicError(
+        f"topic {topic!r} has {count} partition(s) (0 to {count - 1}): "
+        f"partition {partition} does not exist"
+    )
 
 
 class MemoryProducer:
@@ -61,6 +69,8 @@ class MemoryProducer:
         self._transactional_id = config.transactional_id
         self._epoch: int | None = None  # from the coordinator, at start()
         self._in_transaction = False
+        #: send_soon must check first: the producer is stopped, or transactional
+        self._guarded = self._transactional_id is not None
         if self._transactional_id is not None:
             self._log = self._log.bind(transactional_id=self._transactional_id)
 
@@ -87,7 +97,7 @@ class MemoryProducer:
             if coordinator.is_current(self._transactional_id, self._epoch):
                 coordinator.end(self._transactional_id, self._epoch, commit=False)
                 self._log.debug("transaction_aborted", reason="producer_stopped")
-        self._stopped = True
+        self._stopped = self._guarded = True
         self._log.debug("producer_stopped")
 
     async def flush(self) -> None:
@@ -132,9 +142,50 @@ class MemoryProducer:
         Raises :class:`UnknownTopicError` for a partition the topic does not have, and
         :class:`BrokerUnavailableError` after :meth:`stop`.
         """
-        if self._stopped:
-            self._check_open()
-        txn = None if self._transactional_id is None else self._transaction("send")
+        if self._guarded:  # stopped, or transactional: the one check on the plain path
+            return self._send_guarded(topic, value, key, partition, timestamp_ms, headers)
+        found = self._topics.get(topic)
+        logs = (found if found is not None else self._broker._auto_create(topic)).logs
+        # the same routing as _route(), inline: this is the hot path of benchmarks
+        if partition is None:
+            if key is None:
+                partition = self._round_robin.get(topic, 0) % len(logs)
+                self._round_robin[topic] = partition + 1
+            else:
+                partition = zlib.crc32(key) % len(logs)
+        elif not 0 <= partition < len(logs):
+            raise _no_partition(topic, len(logs), partition)
+        if timestamp_ms is None:
+            timestamp_ms = time.time_ns() // 1_000_000
+        if headers is None:
+            headers = ()
+        elif type(headers) is not tuple:
+            headers = tuple(headers)
+        offset = logs[partition].append(key, value, timestamp_ms, headers)
+        return _new_metadata(RecordMetadata, (topic, partition, offset, timestamp_ms))
+
+    def _send_guarded(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int | None,
+        timestamp_ms: int | None,
+        headers: Headers | None,
+    ) -> RecordMetadata:
+        """:meth:`send_soon` of a stopped producer (raises) or of a transactional one."""
+        self._check_open()
+        txn = self._transaction("send")
+        plog = self._route(topic, key, partition)
+        if timestamp_ms is None:
+            timestamp_ms = time.time_ns() // 1_000_000
+        headers = () if headers is None else tuple(headers)
+        offset = plog.append_in_transaction(txn, key, value, timestamp_ms, headers)
+        txn.written.setdefault(plog, []).append(offset)
+        return _new_metadata(RecordMetadata, (topic, plog.partition, offset, timestamp_ms))
+
+    def _route(self, topic: str, key: bytes | None, partition: int | None) -> PartitionLog:
+        """The log a record goes to: ``partition``, else by key, else round-robin."""
         found = self._topics.get(topic)
         logs = (found if found is not None else self._broker._auto_create(topic)).logs
         if partition is None:
@@ -144,23 +195,8 @@ class MemoryProducer:
             else:
                 partition = zlib.crc32(key) % len(logs)
         elif not 0 <= partition < len(logs):
-            raise UnknownTopicError(
-                f"topic {topic!r} has {len(logs)} partition(s) (0 to {len(logs) - 1}): "
-                f"partition {partition} does not exist"
-            )
-        if timestamp_ms is None:
-            timestamp_ms = time.time_ns() // 1_000_000
-        if headers is None:
-            headers = ()
-        elif type(headers) is not tuple:
-            headers = tuple(headers)
-        if txn is None:
-            offset = logs[partition].append(key, value, timestamp_ms, headers)
-        else:
-            plog = logs[partition]
-            offset = plog.append_in_transaction(txn, key, value, timestamp_ms, headers)
-            txn.written.setdefault(plog, []).append(offset)
-        return _new_metadata(RecordMetadata, (topic, partition, offset, timestamp_ms))
+            raise _no_partition(topic, len(logs), partition)
+        return logs[partition]
 
     # -- transactions ---------------------------------------------------------------------
 

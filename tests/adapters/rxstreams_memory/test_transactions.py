@@ -15,6 +15,7 @@ from rxstreams.errors import (
     BrokerUnavailableError,
     CommitFailedError,
     ProducerFencedError,
+    UnknownTopicError,
 )
 from rxstreams.messages import GroupMetadata, Message, TopicPartition
 from rxstreams.types import ProducerConfig, ReaderConfig
@@ -443,3 +444,28 @@ async def test_retention_forgets_markers_and_aborted_offsets_with_their_records(
     reader = await reader_of(transport, "read_committed")
     kept = await read_all(reader)
     assert [m.value for m in kept] == [b"%d" % i for i in range(2750, 3000, 2)]
+
+
+async def test_records_in_a_transaction_are_routed_as_plain_ones(
+    broker: MemoryBroker, transport: MemoryTransport, producer: MemoryProducer
+) -> None:
+    """Keys pick the same partitions in a transaction as outside one, unkeyed records go
+    round-robin, and a partition the topic lacks is refused (nothing is written)."""
+    broker.create_topic("t", 4)
+    txn = await txn_producer(transport)
+    await txn.begin_transaction()
+    keys = [b"k%d" % i for i in range(12)]
+    in_txn = [(await (await txn.send("t", b"v", key=k))).partition for k in keys]
+    plain = [producer.send_soon("t", b"v", key=k).partition for k in keys]
+    assert in_txn == plain
+    assert len(set(in_txn)) > 1
+    unkeyed = [(await (await txn.send("t", b"v"))).partition for _ in range(8)]
+    assert unkeyed == [0, 1, 2, 3, 0, 1, 2, 3]
+    landed = await (await txn.send("t", b"h", partition=2, headers=[("h", b"1")]))
+    assert broker.records(TopicPartition("t", 2))[-1].headers == (("h", b"1"),)
+    assert landed.partition == 2
+    with pytest.raises(UnknownTopicError, match="partition 4 does not exist"):
+        await txn.send("t", b"v", partition=4)
+    with pytest.raises(UnknownTopicError, match="partition 4 does not exist"):
+        producer.send_soon("t", b"v", partition=4)
+    await txn.commit_transaction()
