@@ -15,23 +15,29 @@ from .channels import Channel
 from .codecs import NumberCodec, get_codec, register_codec
 from .commands import argument, option
 
+# connecting to a secured broker
+from .credentials import Credentials, SASLCredentials, SSLCredentials
+
 # errors
 from .errors import (
     AgentError,
     AppStateError,
     ArgumentTypeError,
     AskTimeoutError,
+    AuthenticationError,
     BrokerUnavailableError,
     CodecError,
     CommitFailedError,
     ConfigurationError,
     EventError,
+    MissingKeyError,
     NoCurrentEventError,
     ProducerFencedError,
     RecordError,
     RejectedTooOftenError,
     RxStreamsError,
     TaskError,
+    TLSError,
     TransportError,
     UnknownTopicError,
     UnsupportedFeatureError,
@@ -70,6 +76,10 @@ __all__ = (
     "Topic",
     "argument",
     "option",
+    # connecting to a secured broker
+    "Credentials",
+    "SASLCredentials",
+    "SSLCredentials",
     # events and streams
     "Event",
     "Stream",
@@ -100,6 +110,7 @@ __all__ = (
     "TransportT",
     # errors
     "AgentError",
+    "AuthenticationError",
     "AppStateError",
     "ArgumentTypeError",
     "AskTimeoutError",
@@ -108,11 +119,13 @@ __all__ = (
     "CommitFailedError",
     "ConfigurationError",
     "EventError",
+    "MissingKeyError",
     "NoCurrentEventError",
     "ProducerFencedError",
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
+    "TLSError",
     "TaskError",
     "TransportError",
     "UnknownTopicError",

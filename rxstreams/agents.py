@@ -149,7 +149,7 @@ class Agent(Generic[T]):
             channel = app.topic(channel)  # Faust accepts a topic name
         elif not callable(getattr(channel, "stream", None)):
             raise ArgumentTypeError(
-                f"@app.agent() reads a Topic, a Channel or a topic name, not {channel!r}"
+                f"@app.agent() reads a Topic, a Channel, a Stream or a topic name, not {channel!r}"
             )
         self._channel = channel
         self._concurrency = concurrency
@@ -388,7 +388,13 @@ class Agent(Generic[T]):
         self, value: Any = None, *, key: Any = None, partition: int | None = None
     ) -> Any:
         """Send ``value`` to the agent's channel."""
-        return await self._channel.send(key=key, value=value, partition=partition)
+        send = getattr(self._channel, "send", None)
+        if send is None:
+            raise ArgumentTypeError(
+                f"agent {self.name} reads a stream ({self._channel!r}), which cannot be "
+                "sent to: send to the topic or channel that stream comes from"
+            )
+        return await send(key=key, value=value, partition=partition)
 
     async def ask(
         self,

@@ -30,6 +30,7 @@ from .runtime.leader import LeaderElection
 from .runtime.runs import BoundedRun, RunResult
 from .runtime.worker import State, Worker
 from .settings import Settings
+from .tables import Table
 from .timers import CrontabSpec, TaskFun, TaskSpec, TimerSpec, WallClock
 from .topics import Topic
 from .types import CodecT, TransportT
@@ -55,6 +56,7 @@ class TopicOptions(TypedDict, total=False):
     internal: bool
     on_decode_error: str | None
     dead_letter_topic: str | None
+    compacting: bool
 
 
 class App:
@@ -95,6 +97,8 @@ class App:
         self._hooks = AppHooks(self, self._hooks_declared)
         #: the subcommands declared with ``@app.command()``, by name
         self.commands: dict[str, Command] = {}
+        #: the tables declared with :meth:`Table`, by name
+        self.tables: dict[str, Table[Any, Any]] = {}
 
     @property
     def worker(self) -> Worker:
@@ -169,6 +173,7 @@ class App:
         internal: bool = False,
         on_decode_error: str | None = None,
         dead_letter_topic: str | None = None,
+        compacting: bool = False,
     ) -> Topic[Any, Any]:
         """The topic ``name`` (the same object for the same name).
 
@@ -181,6 +186,7 @@ class App:
             on_decode_error: ``raise``, ``skip`` or ``dead_letter`` for records that do not
                 decode (default: the on_decode_error setting).
             dead_letter_topic: where dead letters go (default ``<name>-dlq``).
+            compacting: the broker keeps only the latest record per key (a changelog).
         """
         existing = self.topics.get(name)
         if existing is not None:
@@ -213,9 +219,58 @@ class App:
             internal=internal,
             on_decode_error=on_decode_error,
             dead_letter_topic=dead_letter_topic,
+            compacting=compacting,
         )
         self.topics[name] = topic
         return topic
+
+    def Table(
+        self,
+        name: str,
+        *,
+        default: Callable[[], Any] | None = None,
+        key_type: Any = None,
+        value_type: Any = None,
+        partitions: int | None = None,
+        changelog_topic: str | None = None,
+        store: str | None = None,
+        help: str | None = None,
+        key_serializer: str | CodecT | None = None,
+        value_serializer: str | CodecT | None = None,
+    ) -> Table[Any, Any]:
+        """A table: durable keyed state, written by agents, kept in a changelog topic.
+
+        Args:
+            name: the table's name; its changelog is ``<app id>-<name>-changelog``.
+            default: called for a missing key (``int`` for counts), else KeyError.
+            key_type / value_type: as for topics: Record classes, int, str...
+            partitions: the table's partition count: the count of the topics whose
+                agents write it (default ``topic_partitions``).
+            changelog_topic: another name for the changelog topic.
+            store: where the partitions are kept: ``memory://`` (the default, the
+                ``store`` setting) or ``rocksdb://path``.
+            help: what the table holds (shown by the CLI and views).
+            key_serializer / value_serializer: codec names or objects of the changelog.
+        """
+        if name in self.tables:
+            raise ConfigurationError(f"table {name!r} is declared already")
+        table: Table[Any, Any] = Table(
+            self,
+            name,
+            default=default,
+            key_type=key_type,
+            value_type=value_type,
+            partitions=partitions,
+            changelog_topic=changelog_topic,
+            store=store,
+            help=help,
+            key_serializer=key_serializer,
+            value_serializer=value_serializer,
+        )
+        self.tables[name] = table
+        if self._worker is not None:
+            self._worker.table_manager().add(table)
+        return table
 
     def channel(self, *, name: str | None = None, maxsize: int | None = None) -> Channel[Any, Any]:
         """A new in-process channel (unpartitioned, nothing serialized)."""

@@ -65,6 +65,13 @@ class Channel(Generic[K, V]):
         message = Message(self.name, 0, next(self._offset), int(ts * 1000), None, None, ())
         source.deliver_local(message, key, value, headers, ts)
 
+    def deliver_now(self, key: K | None, value: V | None) -> None:
+        """Deliver a value without waiting for room, from synchronous code (a table's
+        changes): a hot source, it is delivered only while a stream listens."""
+        ts = time.time()
+        message = Message(self.name, 0, next(self._offset), int(ts * 1000), None, None, ())
+        self._source().deliver_local(message, key, value, None, ts)
+
     def _source(self) -> Source:
         """The app's source of this channel (its streams, its in-flight count)."""
         return self.app.worker.source_for_channel(self)

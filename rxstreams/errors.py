@@ -8,6 +8,8 @@ The tree::
     ├── AppStateError               an app used in the wrong state (not started, stopped)
     ├── TransportError              the broker misbehaved (``retriable`` says if a retry may help)
     │   ├── BrokerUnavailableError  the broker cannot be reached or went away
+    │   ├── AuthenticationError     the broker refused the credentials (SASL)
+    │   │   └── TLSError            the TLS handshake failed (certificate not trusted, refused)
     │   ├── CommitFailedError       the group moved on: the commit was fenced by a rebalance
     │   ├── ProducerFencedError     a transactional producer was fenced (newer epoch, timeout)
     │   └── UnknownTopicError       the topic does not exist and could not be created
@@ -19,6 +21,7 @@ The tree::
     ├── AgentError                  an agent failed and its error policy said stop
     ├── TaskError                   a task, timer or crontab raised: the app stops
     ├── AskTimeoutError             ``Agent.ask()`` got no reply in time
+    ├── MissingKeyError             a table has no such key (and no default): a KeyError
     └── UnsupportedFeatureError     a Faust name rxstreams lacks; the message says what to write
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 __all__ = (
     "AgentError",
+    "AuthenticationError",
     "AppStateError",
     "ArgumentTypeError",
     "AskTimeoutError",
@@ -34,11 +38,13 @@ __all__ = (
     "CommitFailedError",
     "ConfigurationError",
     "EventError",
+    "MissingKeyError",
     "NoCurrentEventError",
     "ProducerFencedError",
     "RecordError",
     "RejectedTooOftenError",
     "RxStreamsError",
+    "TLSError",
     "TaskError",
     "TransportError",
     "UnknownTopicError",
@@ -75,6 +81,17 @@ class BrokerUnavailableError(TransportError):
 
     def __init__(self, message: str, *, retriable: bool = True) -> None:
         super().__init__(message, retriable=retriable)
+
+
+class AuthenticationError(TransportError):
+    """Raised when the broker refuses the app's credentials (SASL user, password, mechanism)."""
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message, retriable=retriable)
+
+
+class TLSError(AuthenticationError):
+    """Raised when the TLS handshake with the broker fails (untrusted or refused certificate)."""
 
 
 class CommitFailedError(TransportError):
@@ -119,6 +136,10 @@ class TaskError(RxStreamsError):
 
 class AskTimeoutError(RxStreamsError, TimeoutError):
     """Raised by ``Agent.ask()`` when no reply arrived within its timeout."""
+
+
+class MissingKeyError(RxStreamsError, KeyError):
+    """Raised when a table has no such key and no default: a KeyError, as for a dict."""
 
 
 class UnsupportedFeatureError(RxStreamsError, AttributeError):

@@ -153,8 +153,7 @@ SETTINGS: dict[str, str] = {
     "version": "group ids and topic names are the app id; rename the app to start afresh",
     "timezone": "pass timezone= to @app.crontab(...) (default UTC)",
     "reply_to": "replies are read by the app from its own reply topic: use agent.ask(...)",
-    "ssl_context": "TLS/SASL settings are not in rxstreams yet (planned)",
-    "broker_credentials": "TLS/SASL settings are not in rxstreams yet (planned)",
+    "ssl_context": "broker_credentials= (an ssl.SSLContext, SSLCredentials or SASLCredentials)",
     "stream_wait_empty": "a graceful stop always waits for agents to finish what they hold",
     "agent_supervisor": "pass supervisor_strategy= to @app.agent(...)",
 }

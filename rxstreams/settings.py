@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .credentials import Credentials, as_credentials
 from .errors import ConfigurationError
 from .faust_names import SETTINGS as FAUST_SETTINGS
 from .types import ConsumerConfig, ProducerConfig
@@ -24,6 +26,12 @@ class Settings:
         id: the app id; also the consumer group id, so workers with one id share partitions.
         broker: where the broker is, as a URL whose scheme picks the transport
             (``memory://`` the embedded broker, ``kafka://host:9092,host2:9092``).
+        broker_credentials: how to connect to a secured broker (Faust's name): an
+            :class:`ssl.SSLContext` (TLS; taken as ``SSLCredentials(context)``),
+            :class:`~rxstreams.SSLCredentials` (TLS from CA, certificate and key files) or
+            :class:`~rxstreams.SASLCredentials` (a username and password; SASL_SSL with a
+            TLS context). None (the default): no TLS, no authentication. The embedded
+            broker ignores them. Passwords never show in a repr.
         topic_partitions: partitions of topics the app creates when a topic does not say.
         key_serializer / value_serializer: codec names used when a topic does not say.
         commit_interval: seconds between commits of acked offsets.
@@ -65,6 +73,10 @@ class Settings:
             record not delivered in that time fails (its future, and the next flush).
         producer_max_request_size: the largest request the producer sends, in bytes; a
             bigger record is refused when it is sent.
+        store: where tables keep their partitions when a table does not say:
+            ``memory://`` (the default; recovered from the changelog in full by each
+            worker that gets a partition) or ``rocksdb://path`` (on disk; a restarted
+            worker replays only the changelog's tail).
         processing_guarantee: ``"at_least_once"`` (the default: a crash may process an
             event, and send its output, again) or ``"exactly_once"`` (Faust's name; Kafka's
             model): the worker's output and the input offsets that led to it are committed
@@ -84,6 +96,7 @@ class Settings:
 
     id: str
     broker: str = "memory://"
+    broker_credentials: Credentials | ssl.SSLContext | None = None
     topic_partitions: int = 8
     key_serializer: str = "json"
     value_serializer: str = "json"
@@ -105,6 +118,7 @@ class Settings:
     producer_compression: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     producer_request_timeout: float = 40.0
     producer_max_request_size: int = 1_048_576
+    store: str = "memory://"
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     transaction_timeout: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -146,9 +160,17 @@ class Settings:
                 f"than transaction_timeout ({self.transaction_timeout}s): the broker aborts "
                 "a transaction left open that long, and commits end each transaction"
             )
+        object.__setattr__(self, "broker_credentials", as_credentials(self.broker_credentials))
         if "://" not in self.broker:
             raise ConfigurationError(
                 f"broker {self.broker!r} is not a URL; use e.g. 'memory://' or 'kafka://host:9092'"
+            )
+        scheme, _, rest = self.broker.partition("://")
+        if "@" in rest.split("/", 1)[0]:  # what comes before "@" may be a password: not shown
+            raise ConfigurationError(
+                f"credentials in the broker URL ({scheme}://...@{rest.rpartition('@')[2]}) are "
+                "not supported: give them as broker_credentials=rxstreams.SASLCredentials("
+                "username=..., password=..., mechanism=...)"
             )
         # the consumer and producer settings are validated by ConsumerConfig and
         # ProducerConfig, the one place each (transports get those); the messages name

@@ -677,6 +677,12 @@ class Stream(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._get_bridge().iterate(0, self.ctx.auto_ack)
 
+    def stream(self) -> Stream[T]:
+        """This stream, as the input of an agent: ``@app.agent(table.changes())`` or
+        ``@app.agent(topic.stream().filter(...))`` reads it (a Stream is read once: give
+        each agent a stream of its own)."""
+        return self
+
     def events(self) -> AsyncIterator[Event[Any, T]]:
         """Iterate over the Events themselves: key, value, headers, timestamp, message.
 

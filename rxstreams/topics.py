@@ -48,6 +48,7 @@ class Topic(Generic[K, V]):
         internal: bool = False,
         on_decode_error: str | None = None,
         dead_letter_topic: str | None = None,
+        compacting: bool = False,
     ) -> None:
         policy = on_decode_error or app.conf.on_decode_error
         if policy not in DECODE_ERROR_POLICIES:
@@ -67,6 +68,8 @@ class Topic(Generic[K, V]):
         self.value_codec = codec_for(value_type, value_serializer or app.conf.value_serializer)
         self.retention = retention
         self.internal = internal
+        #: the broker keeps only the latest record of each key (a table's changelog)
+        self.compacting = compacting
 
     def spec(self) -> TopicSpec:
         """What the app declares on the broker for this topic."""
@@ -75,6 +78,7 @@ class Topic(Generic[K, V]):
             partitions=self.partitions or self.app.conf.topic_partitions,
             retention_ms=None if self.retention is None else int(self.retention * 1000),
             internal=self.internal,
+            compacting=self.compacting,
         )
 
     def stream(self) -> Stream[V]:

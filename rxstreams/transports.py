@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import ssl
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import cast
 from urllib.parse import urlsplit
 
+from .credentials import Credentials, as_credentials
 from .errors import ConfigurationError
 from .types import TransportT
 
@@ -20,8 +23,16 @@ def available_schemes() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
-def transport_from_url(url: str) -> TransportT:
-    """Create the transport registered for the scheme of ``url``."""
+def transport_from_url(
+    url: str, *, credentials: Credentials | ssl.SSLContext | None = None
+) -> TransportT:
+    """Create the transport registered for the scheme of ``url``.
+
+    ``credentials`` (the app's ``broker_credentials``) are given to the transport's factory
+    as ``credentials=``; a factory that takes no such argument is refused then (without
+    credentials it is called with the URL alone, as before).
+    """
+    given = as_credentials(credentials)
     scheme = urlsplit(url).scheme
     if not scheme or "://" not in url:
         raise ConfigurationError(
@@ -33,5 +44,23 @@ def transport_from_url(url: str) -> TransportT:
         raise ConfigurationError(
             f"no transport for {scheme}:// (broker {url!r}); installed: {known}"
         )
-    factory = cast(Callable[[str], TransportT], found[0].load())
-    return factory(url)
+    factory = cast(Callable[..., TransportT], found[0].load())
+    if given is None:
+        return factory(url)
+    if not _takes_credentials(factory):
+        raise ConfigurationError(
+            f"the {scheme}:// transport ({found[0].value}) takes no broker_credentials: "
+            "leave them out, or use a transport that supports them"
+        )
+    return factory(url, credentials=given)
+
+
+def _takes_credentials(factory: Callable[..., TransportT]) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let the call decide
+        return True
+    return any(
+        (p.name == "credentials" and p.kind is not p.POSITIONAL_ONLY) or p.kind is p.VAR_KEYWORD
+        for p in parameters
+    )

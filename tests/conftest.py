@@ -17,6 +17,7 @@ from tests.kafka_broker import (  # noqa: F401  (the test brokers: Apache Kafka,
     kafka_broker,
     kafka_url,
     pytest_collection_finish,
+    secured_kafka,
     tansu_url,
 )
 

@@ -7,6 +7,9 @@
 - :func:`kafka_broker` (per test): makes brokers of the test's own, not started, stopped at
   the end: with more listeners or other settings (a SASL_SSL listener, say), behind a proxy
   (``advertised_port``), or to kill with SIGKILL and start again on the same log directory.
+- :func:`secured_kafka` (session, started on first use): an Apache Kafka broker with SASL_SSL,
+  SASL_PLAINTEXT, SSL and mutual-TLS listeners, a throwaway CA and users of each SASL
+  mechanism (:mod:`tests.brokers.secured`), for the TLS and SASL tests.
 - :func:`tansu_url` (session, started on first use): a Tansu broker, the example of a
   Kafka-protocol broker that refuses idempotent producers.
 
@@ -25,13 +28,13 @@ from typing import Any, NoReturn
 
 import pytest
 
-from tests.brokers import kafka, tansu
+from tests.brokers import kafka, secured, tansu
 from tests.brokers._process import stop
 
-__all__ = ("kafka_broker", "kafka_url", "pytest_collection_finish", "tansu_url")
+__all__ = ("kafka_broker", "kafka_url", "pytest_collection_finish", "secured_kafka", "tansu_url")
 
 #: the fixtures that need Apache Kafka on this machine
-KAFKA_FIXTURES = frozenset({"kafka_url", "kafka_broker"})
+KAFKA_FIXTURES = frozenset({"kafka_url", "kafka_broker", "secured_kafka"})
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,22 @@ def kafka_broker(tmp_path: Path) -> Iterator[Callable[..., kafka.KafkaBroker]]:
     yield make
     for broker in brokers:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[secured.SecuredKafka]:
+    """An Apache Kafka broker with TLS and SASL listeners, running for the rest of the
+    session once a test asks for it (one broker for every security test: a start costs
+    seconds)."""
+    found = secured.secured_broker(tmp_path_factory.mktemp("secured-kafka"))
+    try:
+        found.broker.start()
+    except kafka.KafkaBrokerError as exc:
+        _fail(exc)
+    try:
+        yield found
+    finally:
+        found.broker.stop()
 
 
 @pytest.fixture(scope="session")

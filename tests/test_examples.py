@@ -46,8 +46,20 @@ def run_example(name: str, broker: str) -> list[str]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    # nothing, not even producer_idempotence_unavailable: Apache Kafka grants idempotence
-    assert done.stderr == ""
+    # nothing, not even producer_idempotence_unavailable: Apache Kafka grants idempotence.
+    # One line is aiokafka's, not ours, and transient: a partition created a moment ago
+    # (group_by's repartition topic) may answer a first produce with NOT_LEADER while
+    # its leader settles under load; aiokafka retries and logs a warning (it reaches
+    # stderr through logging's last-resort handler, as every library warning does)
+    said = [
+        line
+        for line in done.stderr.splitlines()
+        if not (
+            line.startswith("Got error produce response on topic-partition")
+            and line.endswith("NotLeaderForPartitionError'>")
+        )
+    ]
+    assert said == []
     return done.stdout.splitlines()
 
 

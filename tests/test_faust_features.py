@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -338,7 +339,7 @@ for faust, settings in [
     ('`App(..., store="rocksdb://")`', {"store": "rocksdb://"}),
     ("`App(..., web_port=)`", {"web_port": 6066}),
     ("`App(..., timezone=)`", {"timezone": "Europe/Paris"}),
-    ("`App(..., ssl_context=)`, `broker_credentials=`", {"ssl_context": None}),
+    ("`App(..., ssl_context=)`", {"ssl_context": None}),
 ]:
     probe(faust)(_setting(**settings))
 
@@ -348,6 +349,33 @@ async def _exactly_once(make_app: AppFactory) -> None:
     app = App("probe", processing_guarantee="exactly_once")
     assert app.conf.exactly_once
     assert app.conf.consumer_config().isolation_level == "read_committed"
+
+
+@probe(
+    "`App(..., broker_credentials=SASLCredentials(...))`, `SSLCredentials(...)` or an "
+    "`ssl.SSLContext`"
+)
+async def _broker_credentials(make_app: AppFactory) -> None:
+    sasl = rxstreams.SASLCredentials(
+        username="key",
+        password="s3cret",
+        mechanism="scram-sha-512",
+        ssl_context=ssl.create_default_context(),
+    )
+    app = make_app(broker_credentials=sasl)
+    assert (sasl.protocol, sasl.mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert "s3cret" not in repr(app.conf)
+    assert "password='***'" in repr(app.conf)
+
+    async def body(stream: Stream[Any]) -> Any:
+        async for value in stream:
+            yield value
+
+    assert await run_agent(app, [1], body) == [1]  # memory:// ignores them
+    context = ssl.create_default_context()
+    tls = make_app("tls", broker_credentials=context).conf.broker_credentials
+    assert isinstance(tls, rxstreams.SSLCredentials)
+    assert (tls.context, tls.protocol) == (context, "SSL")
 
 
 @probe("`App(..., topic_partitions=, stream_buffer_maxsize=, producer_acks=)`")

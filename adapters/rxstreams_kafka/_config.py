@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from aiokafka import codec
 
+from rxstreams.credentials import Credentials, SASLCredentials
 from rxstreams.errors import ConfigurationError
 from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig
 
@@ -17,6 +18,7 @@ __all__ = (
     "consumer_kwargs",
     "producer_kwargs",
     "reader_kwargs",
+    "security_kwargs",
 )
 
 DEFAULT_PORT = 9092
@@ -32,6 +34,8 @@ def bootstrap_servers(url: str) -> list[str]:
     if not isinstance(url, str):
         raise ConfigurationError(f"broker URL must be a string, got {url!r}; {_USAGE}")
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        url = f"{parts.scheme}://...@{parts.netloc.rpartition('@')[2]}"  # not shown again
     if parts.scheme != "kafka":
         raise ConfigurationError(
             f"the kafka transport cannot open {url!r}: its scheme is "
@@ -40,8 +44,13 @@ def bootstrap_servers(url: str) -> list[str]:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigurationError(f"unexpected path, query or fragment in {url!r}; {_USAGE}")
     if "@" in parts.netloc:
+        # the text before "@" may be a password: never repeat it
+        hosts = parts.netloc.rpartition("@")[2]
         raise ConfigurationError(
-            f"credentials in {url!r} are not supported (no SASL/TLS yet); {_USAGE}"
+            f"credentials in the broker URL ('kafka://...@{hosts}') are not supported: give "
+            "them as the app's broker_credentials= (rxstreams.SASLCredentials(username=..., "
+            "password=..., mechanism=...), or an ssl.SSLContext / rxstreams.SSLCredentials "
+            f"for TLS); {_USAGE}"
         )
     if not parts.netloc:
         raise ConfigurationError(f"no broker address in {url!r}; {_USAGE}")
@@ -56,6 +65,26 @@ def bootstrap_servers(url: str) -> list[str]:
             raise ConfigurationError(f"bad port {port!r} for host {host!r} in {url!r}; {_USAGE}")
         servers.append(f"{host}:{int(port)}")
     return servers
+
+
+def security_kwargs(credentials: Credentials | None) -> dict[str, Any]:
+    """The keyword arguments every aiokafka client of the transport gets for
+    ``credentials`` (consumers, readers, producers, admin clients): none without them.
+
+    ``security_protocol`` is the credentials' (``SSL``, ``SASL_SSL``, ``SASL_PLAINTEXT``),
+    with their TLS context; SASL adds the mechanism, username and password (aiokafka
+    calls them ``sasl_plain_*`` for SCRAM too).
+    """
+    if credentials is None:
+        return {}
+    kwargs: dict[str, Any] = {"security_protocol": credentials.protocol}
+    if credentials.ssl_context is not None:
+        kwargs["ssl_context"] = credentials.ssl_context
+    if isinstance(credentials, SASLCredentials):
+        kwargs["sasl_mechanism"] = credentials.mechanism
+        kwargs["sasl_plain_username"] = credentials.username
+        kwargs["sasl_plain_password"] = credentials.password
+    return kwargs
 
 
 def _ms(seconds: float) -> int:

@@ -23,6 +23,7 @@ from rxstreams.types import ConsumerConfig, MessageT, RebalanceListenerT
 
 from ._config import consumer_kwargs
 from ._errors import translate_errors
+from ._handshake import explained
 from ._stable_offsets import install as install_stable_offsets
 
 __all__ = ("KafkaConsumer",)
@@ -64,6 +65,8 @@ class KafkaConsumer:
         topics: Collection[str],
         listener: RebalanceListenerT,
         config: ConsumerConfig,
+        *,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(topics, str):
             raise ConfigurationError(
@@ -87,7 +90,8 @@ class KafkaConsumer:
         self._bootstrap = list(bootstrap_servers)
         self._topics = frozenset(topics)
         self._config = config
-        self._kwargs = consumer_kwargs(config)
+        self._security = dict(security or {})  # security_kwargs(credentials)
+        self._kwargs = {**consumer_kwargs(config), **self._security}
         self._listener = _Listener(listener, self._forget_paused)
         self._consumer: Any = None
         self._state: _State = "created"
@@ -134,9 +138,11 @@ class KafkaConsumer:
         if self._state == "stopped":
             raise AppStateError("a stopped consumer cannot be started again: create a new one")
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, **self._kwargs)
+        doing = f"connecting consumer of group {self._config.group_id!r}"
         try:
-            with translate_errors(f"connecting consumer of group {self._config.group_id!r}"):
-                await consumer.start()
+            async with explained(self._bootstrap, self._security, doing):
+                with translate_errors(doing):
+                    await consumer.start()
                 if self._config.isolation_level == "read_committed":
                     install_stable_offsets(consumer)
                 if self._topics:

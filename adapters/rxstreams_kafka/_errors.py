@@ -14,18 +14,22 @@ retry them itself), while a client that was closed on purpose never is::
     CommitFailedError, IllegalGenerationError,    ->  CommitFailedError
       RebalanceInProgressError, UnknownMemberIdError
     UnknownTopicOrPartitionError, InvalidTopicError -> UnknownTopicError
+    SaslAuthenticationFailed, UnsupportedSaslMechanismError,
+      IllegalSaslStateError, AuthenticationFailedError, ... -> AuthenticationError
     ProducerFenced, InvalidProducerEpoch          ->  ProducerFencedError
     any other KafkaError                          ->  TransportError
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from aiokafka import errors as kafka_errors
 
 from rxstreams.errors import (
+    AuthenticationError,
     BrokerUnavailableError,
     CommitFailedError,
     ProducerFencedError,
@@ -34,7 +38,13 @@ from rxstreams.errors import (
     UnknownTopicError,
 )
 
-__all__ = ("KAFKA_ERRORS", "translate", "translate_errors")
+__all__ = (
+    "AUTHENTICATION",
+    "KAFKA_ERRORS",
+    "authentication_error",
+    "translate",
+    "translate_errors",
+)
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     kafka_errors.KafkaConnectionError,
@@ -67,6 +77,14 @@ _PRODUCER_FENCED: tuple[type[BaseException], ...] = (
 _UNKNOWN_TOPIC: tuple[type[BaseException], ...] = (
     kafka_errors.UnknownTopicOrPartitionError,
     kafka_errors.InvalidTopicError,
+)
+#: the broker refused the credentials (TLS failures are ssl.SSLError: see _handshake)
+AUTHENTICATION: tuple[type[BaseException], ...] = (
+    kafka_errors.SaslAuthenticationFailed,
+    kafka_errors.UnsupportedSaslMechanismError,
+    kafka_errors.IllegalSaslStateError,
+    kafka_errors.AuthenticationFailedError,
+    kafka_errors.AuthenticationMethodNotSupported,
 )
 #: everything aiokafka raises on its own account (two of them are not KafkaErrors)
 KAFKA_ERRORS: tuple[type[BaseException], ...] = (
@@ -101,12 +119,42 @@ def translate(exc: BaseException, doing: str) -> TransportError:
             "The transaction is aborted: its input is processed again.",
             retriable=False,
         )
+    if isinstance(exc, AUTHENTICATION):
+        return authentication_error(exc, doing)
     if isinstance(exc, _UNKNOWN_TOPIC):
         return UnknownTopicError(
             f"{detail} (declare the topic, or check its name and partition)",
             retriable=retriable,
         )
     return TransportError(detail, retriable=retriable)
+
+
+def authentication_error(
+    exc: BaseException,
+    doing: str,
+    *,
+    server: str | None = None,
+    security: Mapping[str, Any] | None = None,
+) -> AuthenticationError:
+    """The :class:`AuthenticationError` for a refused SASL handshake: who was refused, by
+    which broker, and what to check (never the password)."""
+    detail = str(exc)
+    who = ""
+    if security:
+        who = (
+            f" user {security.get('sasl_plain_username')!r} with "
+            f"{security.get('sasl_mechanism')} over {security.get('security_protocol')}"
+        )
+    where = f" at {server}" if server else ""
+    name = type(exc).__name__
+    if name not in detail:
+        detail = f"{name}: {detail}" if detail else name
+    return AuthenticationError(
+        f"{doing} failed: the broker{where} refused to authenticate{who} ({detail}). "
+        "Check the username, password and mechanism of broker_credentials "
+        "(rxstreams.SASLCredentials), and that the listener of the URL enables that mechanism",
+        retriable=False,
+    )
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from rxstreams.types import ProducerConfig
 
 from ._config import producer_kwargs
 from ._errors import KAFKA_ERRORS, translate, translate_errors
+from ._handshake import explained
 from ._producer_id import REFUSED, quiet_refusal, refusal
 from ._txn_offsets import install as install_fenced_offsets
 
@@ -59,8 +60,15 @@ class KafkaProducer:
     :class:`ConfigurationError`.
     """
 
-    def __init__(self, bootstrap_servers: Sequence[str], config: ProducerConfig) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: Sequence[str],
+        config: ProducerConfig,
+        *,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self._kwargs = producer_kwargs(config)  # ConfigurationError now, not at start
+        self._security = dict(security or {})  # security_kwargs(credentials)
         self._bootstrap = list(bootstrap_servers)
         self._config = config
         self._idempotent: bool | None = None
@@ -135,7 +143,7 @@ class KafkaProducer:
         """A started ``AIOKafkaProducer``, closed again if starting fails. aiokafka's errors
         are translated, but for a refused producer id (:data:`REFUSED`) when idempotence
         was asked for: :meth:`start` handles that one."""
-        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, **kwargs)
+        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, **kwargs, **self._security)
         try:
             with quiet_refusal():
                 await producer.start()
@@ -145,7 +153,9 @@ class KafkaProducer:
                 raise
             if isinstance(exc, REFUSED) and kwargs["enable_idempotence"]:
                 raise
-            raise translate(exc, f"connecting producer {self._config.client_id!r}") from exc
+            doing = f"connecting producer {self._config.client_id!r}"
+            async with explained(self._bootstrap, self._security, doing):
+                raise translate(exc, doing) from exc
         return producer
 
     async def stop(self) -> None:

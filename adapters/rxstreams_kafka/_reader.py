@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer
@@ -23,6 +23,7 @@ from rxstreams.types import MessageT, ReaderConfig
 from ._config import reader_kwargs
 from ._consumer import _end
 from ._errors import translate_errors
+from ._handshake import explained
 
 __all__ = ("KafkaReader",)
 
@@ -48,10 +49,17 @@ class KafkaReader:
     :class:`~rxstreams.types.MessageT` attribute.
     """
 
-    def __init__(self, bootstrap_servers: Sequence[str], config: ReaderConfig) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: Sequence[str],
+        config: ReaderConfig,
+        *,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self._bootstrap = list(bootstrap_servers)
         self._config = config
-        self._kwargs = reader_kwargs(config)
+        self._security = dict(security or {})  # security_kwargs(credentials)
+        self._kwargs = {**reader_kwargs(config), **self._security}
         self._consumer: Any = None
         self._state: _State = "created"
         self._assigned: frozenset[TopicPartition] = frozenset()
@@ -81,9 +89,11 @@ class KafkaReader:
         if self._state == "stopped":
             raise AppStateError("a stopped reader cannot be started again: create a new one")
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, **self._kwargs)
+        doing = f"connecting reader {self._config.client_id!r}"
         try:
-            with translate_errors(f"connecting reader {self._config.client_id!r}"):
-                await consumer.start()
+            async with explained(self._bootstrap, self._security, doing):
+                with translate_errors(doing):
+                    await consumer.start()
         except BaseException:
             await asyncio.shield(consumer.stop())
             raise

@@ -16,13 +16,16 @@ from rxstreams.logging import get_logger
 from rxstreams.messages import TopicSpec
 from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig, RebalanceListenerT
 
-from ._config import bootstrap_servers
+from ._config import bootstrap_servers, security_kwargs
 from ._consumer import KafkaConsumer
 from ._errors import KAFKA_ERRORS, translate, translate_errors
+from ._handshake import explained
 from ._producer import KafkaProducer
 from ._reader import KafkaReader
+from ._redact import install as redact_sasl_in_logs
 
 if TYPE_CHECKING:
+    from rxstreams.credentials import Credentials
     from rxstreams.types import ConsumerT, ProducerT, ReaderT, TransportT
 
 __all__ = ("KafkaTransport",)
@@ -40,10 +43,21 @@ class KafkaTransport:
     Nothing connects until something is started; topics are declared and described over
     an admin connection opened for the operation. :meth:`close` stops the consumers,
     readers and producers the transport opened.
+
+    ``credentials`` (the app's ``broker_credentials``) secure every connection it opens:
+    TLS, SASL, or both (:func:`~rxstreams_kafka._config.security_kwargs`). A client that
+    cannot start because of them raises :class:`~rxstreams.errors.AuthenticationError`
+    or :class:`~rxstreams.errors.TLSError`, not a retriable "broker unavailable". With
+    SASL credentials, aiokafka's debug lines of the SASL exchange are redacted
+    (:mod:`~rxstreams_kafka._redact`).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, credentials: Credentials | None = None) -> None:
         self._servers = bootstrap_servers(url)
+        self._credentials = credentials
+        self._security = security_kwargs(credentials)
+        if "sasl_mechanism" in self._security:
+            redact_sasl_in_logs()  # aiokafka logs the SASL bytes at DEBUG
         self._url = url
         # strong references: a client dropped without stop() still holds connections,
         # and close() must find it (stopped ones are pruned as new ones are created)
@@ -53,7 +67,13 @@ class KafkaTransport:
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"<KafkaTransport {self._url!r}>"
+        secured = "" if self._credentials is None else f" {self._credentials!r}"
+        return f"<KafkaTransport {self._url!r}{secured}>"
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The credentials every connection is opened with (None: plaintext, anonymous)."""
+        return self._credentials
 
     @property
     def url(self) -> str:
@@ -70,7 +90,7 @@ class KafkaTransport:
     ) -> KafkaConsumer:
         """A consumer in group ``config.group_id`` subscribed to ``topics`` (not started)."""
         self._check_open()
-        consumer = KafkaConsumer(self._servers, topics, listener, config)
+        consumer = KafkaConsumer(self._servers, topics, listener, config, security=self._security)
         self._consumers = [c for c in self._consumers if not c.stopped]
         self._consumers.append(consumer)
         return consumer
@@ -78,7 +98,7 @@ class KafkaTransport:
     def create_producer(self, config: ProducerConfig) -> KafkaProducer:
         """A producer to this cluster (not started)."""
         self._check_open()
-        producer = KafkaProducer(self._servers, config)
+        producer = KafkaProducer(self._servers, config, security=self._security)
         self._producers = [p for p in self._producers if not p.stopped]
         self._producers.append(producer)
         return producer
@@ -86,7 +106,7 @@ class KafkaTransport:
     def create_reader(self, config: ReaderConfig) -> KafkaReader:
         """A reader of this cluster in no consumer group (not started)."""
         self._check_open()
-        reader = KafkaReader(self._servers, config)
+        reader = KafkaReader(self._servers, config, security=self._security)
         self._readers = [r for r in self._readers if not r.stopped]
         self._readers.append(reader)
         return reader
@@ -161,10 +181,14 @@ class KafkaTransport:
         Not kept open between operations: declaring and describing topics is rare (app
         start, new subscriptions), and a transport nobody closes then leaks nothing.
         """
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, client_id="rxstreams-admin")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._servers, client_id="rxstreams-admin", **self._security
+        )
+        doing = f"connecting to {self._url}"
         try:
-            with translate_errors(f"connecting to {self._url}"):
-                await admin.start()
+            async with explained(self._servers, self._security, doing):
+                with translate_errors(doing):
+                    await admin.start()
             yield admin
         finally:
             await asyncio.shield(admin.close())

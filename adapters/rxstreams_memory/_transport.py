@@ -18,6 +18,7 @@ from ._producer import MemoryProducer
 from ._reader import MemoryReader
 
 if TYPE_CHECKING:
+    from rxstreams.credentials import Credentials
     from rxstreams.types import ConsumerT, ProducerT, ReaderT, TransportT
 
 __all__ = ("MemoryTransport", "broker_name")
@@ -52,10 +53,19 @@ class MemoryTransport:
 
     ``memory://`` uses the process-wide broker named ``"default"``, ``memory://NAME`` the
     one named ``NAME`` (see :meth:`MemoryBroker.named`); ``broker=`` wins over the URL.
-    :meth:`close` stops the clients it opened; the broker keeps its data.
+    :meth:`close` stops the clients it opened; the broker keeps its data. ``credentials``
+    (the app's ``broker_credentials``) are accepted and ignored.
     """
 
-    def __init__(self, url: str = "memory://", *, broker: MemoryBroker | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        broker: MemoryBroker | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
+        # credentials (broker_credentials) are accepted and ignored: the embedded broker
+        # has no TLS and no users, and the app that runs on Kafka with them runs here too
         name = broker_name(url)
         self._url = url
         self._broker = broker if broker is not None else MemoryBroker.named(name)

@@ -82,7 +82,7 @@ class Assignment:
                 source.in_flight -= dropped
                 if source.paused and source.in_flight <= source.resume_below:
                     source.resume()
-        self.fetcher.held.difference_update(gone)
+        self.fetcher.forget(gone)
         await self.lifecycle.revoked(gone)
         log.info("partitions_revoked", partitions=names(gone))
 

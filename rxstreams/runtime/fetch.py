@@ -8,11 +8,11 @@ its lifecycle participants are ready (a partition just assigned may be *held* un
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..logging import get_logger
 from ..messages import TopicPartition
-from ..types import ConsumerT
+from ..types import ConsumerT, MessageT
 from .offsets import PartitionOffsets
 from .retry import Outage, retrying
 from .source import Source
@@ -44,6 +44,9 @@ class Fetcher:
         self.consumer: ConsumerT | None = None
         #: partitions whose delivery waits for lifecycle participants
         self.held: set[TopicPartition] = set()
+        #: batches of held partitions fetched before the consumer paused them (the
+        #: assignment happens inside getmany, which may return some): delivered on release
+        self._stashed: dict[TopicPartition, list[Sequence[MessageT]]] = {}
         #: set after a fetch found nothing to do; cleared by every non-empty fetch
         self.idle = asyncio.Event()
         #: exactly-once: closed while a transaction commits (fetched batches wait)
@@ -75,9 +78,13 @@ class Fetcher:
             gate = self.gate
             if gate is not None and not gate.is_open:
                 await gate.wait()
+            held = self.held
             for tp, messages in batches.items():
                 po = offsets.get(tp)
                 if po is None or po.closed or not messages:
+                    continue
+                if held and tp in held:
+                    self._stashed.setdefault(tp, []).append(messages)
                     continue
                 sources[tp.topic].deliver(messages, po)
 
@@ -117,6 +124,12 @@ class Fetcher:
             )
             log.debug("topic_resumed", topic=source.name, in_flight=source.in_flight)
 
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        """Revoked partitions: no longer held, and what was fetched for them is dropped."""
+        for tp in partitions:
+            self.held.discard(tp)
+            self._stashed.pop(tp, None)
+
     def hold(self, partitions: Iterable[TopicPartition]) -> None:
         """Hold delivery of ``partitions`` until :meth:`release`."""
         tps = list(partitions)
@@ -128,6 +141,11 @@ class Fetcher:
         """Deliver ``partitions`` again (unless their source is paused for flow control)."""
         tps = [tp for tp in partitions if tp in self.held]
         self.held.difference_update(tps)
+        for tp in tps:
+            po = self.offsets.get(tp)
+            for messages in self._stashed.pop(tp, ()):
+                if po is not None and not po.closed:
+                    self.sources[tp.topic].deliver(messages, po)
         if self.consumer is None:
             return
         ready = [tp for tp in tps if tp in self.offsets and not self.sources[tp.topic].paused]

@@ -71,6 +71,7 @@ from .transactions import Transactions
 if TYPE_CHECKING:
     from ..app import App
     from ..channels import Channel
+    from ..tables.manager import TableManager
     from ..topics import Topic
 
 __all__ = ("State", "Worker")
@@ -138,6 +139,10 @@ class Worker:
             self.committer.transactions = self.transactions
             self.fetcher.gate = self.transactions.gate
             self.producing.commit_all = self._commit_transaction
+        #: the tables' participant, once the app has a table
+        self.tables: TableManager | None = None
+        for table in app.tables.values():
+            self.table_manager().add(table)
         self.tasks = TaskScope(conf.id, self.crash)
         self.assignment = Assignment(
             self.offsets, self.sources, self.fetcher, self.committer, self.lifecycle, self.spawn
@@ -169,7 +174,8 @@ class Worker:
     def transport(self) -> TransportT:
         """The broker connection (looked up from the app's ``broker`` on first use)."""
         if self._transport is None:
-            self._transport = transport_from_url(self.app.conf.broker)
+            conf = self.app.conf
+            self._transport = transport_from_url(conf.broker, credentials=conf.broker_credentials)
             self._owns_transport = True
         return self._transport
 
@@ -259,6 +265,15 @@ class Worker:
                     f"the app declares {topic.partitions}: add partitions to the topic (Kafka "
                     f"can grow a topic, never shrink it), or declare partitions={have}"
                 )
+
+    def table_manager(self) -> TableManager:
+        """The tables' lifecycle participant (added with the first table)."""
+        if self.tables is None:
+            from ..tables.manager import TableManager  # tables import streams, which import us
+
+            self.tables = TableManager(self)
+            self.lifecycle.add(self.tables)
+        return self.tables
 
     async def _commit_transaction(self) -> None:
         """Exactly-once ``flush()``: commit the open transaction (with the offsets of what

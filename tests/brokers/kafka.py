@@ -272,7 +272,10 @@ class KafkaBroker:
     picked free at the first start (:attr:`ports`), and their settings go in ``config``
     (any ``server.properties`` key, added or replacing :data:`SETTINGS`).
     ``advertised_port`` is the port clients are told to use for ``PLAINTEXT`` (a proxy in
-    front of it, say). ``jvm_options`` are added to the ``java`` command line.
+    front of it, say). ``jvm_options`` are added to the ``java`` command line. ``scram``
+    lists SCRAM users, ``(mechanism, name, password)``, created when the storage is
+    formatted (KRaft keeps them in its metadata log); :mod:`tests.brokers.secured` builds a
+    broker with TLS and SASL listeners from these.
 
     :meth:`start` formats the log directory the first time, starts the broker and waits
     until it answers a metadata request and names a group coordinator; :meth:`kill` is a
@@ -292,6 +295,7 @@ class KafkaBroker:
         jvm_options: Sequence[str] = (),
         heap: str = HEAP,
         detached: bool = False,
+        scram: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         self.directory = Path(directory)
         self.data = self.directory / "data"
@@ -305,6 +309,7 @@ class KafkaBroker:
         self.jvm_options = list(jvm_options)
         self.heap = heap
         self.detached = detached
+        self.scram = list(scram)
         #: listener name -> port (PLAINTEXT, CONTROLLER and the extra ones), kept once chosen
         self.ports: dict[str, int] = {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -386,6 +391,10 @@ class KafkaBroker:
             f"--cluster-id={cluster_id}",
             "-c",
             str(config),
+            *(
+                f"--add-scram={mechanism}=[name={name},password={password}]"
+                for mechanism, name, password in self.scram
+            ),
             heap="256m",
         )
         done = subprocess.run(

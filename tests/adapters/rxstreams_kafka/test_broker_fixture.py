@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from rxstreams.messages import TopicSpec
 from rxstreams_kafka import KafkaTransport
-from tests.brokers import kafka, tansu
+from tests.brokers import kafka, secured, tansu
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -204,3 +204,34 @@ async def test_a_broker_with_a_sasl_listener_authenticates_on_it(
         await connect("wrong")
     said = [r.getMessage() for r in caplog.records if r.name == "aiokafka"]
     assert any("SaslAuthenticationFailed" in line for line in said), said
+
+
+def test_the_secured_broker_has_tls_and_sasl_listeners_and_users(tmp_path: Path) -> None:
+    """What secured_kafka starts: SASL_SSL, SASL_PLAINTEXT, SSL and MTLS listeners on PEM
+    files of a CA made for it, PLAIN users in the SASL listeners' JAAS settings, SCRAM
+    users created when the storage is formatted, a client certificate required on MTLS."""
+    found = secured.secured_broker(tmp_path)
+    broker = found.broker
+    broker.ports = {
+        name: 1000 + n
+        for n, name in enumerate(
+            ["PLAINTEXT", "CONTROLLER", "SASL_SSL", "SASL_PLAINTEXT", "SSL", "MTLS"]
+        )
+    }
+    props = broker.properties()
+    assert props["listener.security.protocol.map"] == (
+        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,"
+        "SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,MTLS:SSL"
+    )
+    assert props["ssl.keystore.type"] == props["ssl.truststore.type"] == "PEM"
+    assert Path(props["ssl.keystore.location"]).read_text().startswith("-----BEGIN PRIVATE KEY")
+    assert props["listener.name.mtls.ssl.client.auth"] == "required"
+    plain = found.users["PLAIN"]
+    for listener in ("sasl_ssl", "sasl_plaintext"):
+        jaas = props[f"listener.name.{listener}.plain.sasl.jaas.config"]
+        assert f'user_{plain.name}="{plain.password}"' in jaas
+    assert sorted(broker.scram) == sorted(
+        (m, u.name, u.password) for m, u in found.users.items() if m != "PLAIN"
+    )
+    assert found.url("SASL_SSL") == "kafka://127.0.0.1:1002"
+    assert plain.password not in repr(plain)

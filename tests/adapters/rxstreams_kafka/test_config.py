@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Literal
 
 import pytest
 from aiokafka import codec
 
 import rxstreams_kafka
+from rxstreams import App, SASLCredentials, SSLCredentials
 from rxstreams.errors import ConfigurationError
 from rxstreams.transports import transport_from_url
 from rxstreams.types import ConsumerConfig, ProducerConfig, ReaderConfig
 from rxstreams_kafka import KafkaTransport, bootstrap_servers
-from rxstreams_kafka._config import consumer_kwargs, producer_kwargs, reader_kwargs
+from rxstreams_kafka._config import (
+    consumer_kwargs,
+    producer_kwargs,
+    reader_kwargs,
+    security_kwargs,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +59,50 @@ def test_bad_urls_are_refused_with_a_clear_message(url: str, message: str) -> No
     with pytest.raises(ConfigurationError, match="kafka://host:port") as info:
         KafkaTransport(url)
     assert message in str(info.value)
+
+
+def test_credentials_in_the_url_point_to_broker_credentials() -> None:
+    """A password in the URL is refused, not repeated, with what to write instead."""
+    with pytest.raises(ConfigurationError, match="broker_credentials=") as info:
+        KafkaTransport("kafka://user:hunter2@h1:9092")
+    assert "hunter2" not in str(info.value)
+
+
+def test_credentials_map_to_aiokafka_security_settings() -> None:
+    """One mapping for every client: no credentials, nothing; TLS, SSL with its context;
+    SASL, the mechanism, user and password, SASL_SSL with a context."""
+    context = ssl.create_default_context()
+    assert security_kwargs(None) == {}
+    assert security_kwargs(SSLCredentials(context)) == {
+        "security_protocol": "SSL",
+        "ssl_context": context,
+    }
+    sasl = SASLCredentials(
+        username="u", password="p", mechanism="SCRAM-SHA-512", ssl_context=context
+    )
+    assert security_kwargs(sasl) == {
+        "security_protocol": "SASL_SSL",
+        "ssl_context": context,
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "u",
+        "sasl_plain_password": "p",
+    }
+    assert security_kwargs(SASLCredentials(username="u", password="p")) == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "u",
+        "sasl_plain_password": "p",
+    }
+
+
+def test_the_transport_gets_the_apps_credentials_and_masks_them() -> None:
+    """App(broker_credentials=...) reaches the Kafka transport; its repr masks the password."""
+    credentials = SASLCredentials(username="u", password="hunter2")
+    app = App("a", broker="kafka://h1:9092", broker_credentials=credentials)
+    transport = app.transport
+    assert isinstance(transport, KafkaTransport)
+    assert transport.credentials is credentials
+    assert "hunter2" not in repr(transport)
 
 
 def test_the_app_finds_the_transport_by_scheme() -> None:
