@@ -19,8 +19,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rxstreams.messages import Headers, Message
+
+if TYPE_CHECKING:
+    from ._transactions import Transaction
 
 __all__ = ("PartitionLog", "make_message")
 
@@ -76,8 +80,8 @@ class PartitionLog:
         self._hidden_uncommitted: set[int] = set()
         self._hidden_committed: set[int] = set()
         self._aborted: set[int] = set()
-        #: open transaction (any hashable token) -> its first offset in this log
-        self._open: dict[object, int] = {}
+        #: open transaction -> its first offset in this log
+        self._open: dict[Transaction, int] = {}
 
     def append(
         self,
@@ -121,12 +125,20 @@ class PartitionLog:
     @property
     def stable(self) -> int:
         """The last stable offset: the first offset of the oldest open transaction here,
-        else the log end. ``read_committed`` readers read below it."""
+        else the log end. ``read_committed`` readers read below it.
+
+        A transaction whose event loop is closed is aborted first: the process that
+        would have ended it (a test, a notebook cell) is gone, and its timeout with it.
+        """
+        if not self._open:
+            return self.end
+        for txn in [t for t in self._open if t.loop.is_closed()]:
+            txn.expire()
         return min(self._open.values()) if self._open else self.end
 
     def append_in_transaction(
         self,
-        transaction: object,
+        transaction: Transaction,
         key: bytes | None,
         value: bytes | None,
         timestamp: int,
@@ -139,7 +151,7 @@ class PartitionLog:
         return offset
 
     def end_transaction(
-        self, transaction: object, aborted_offsets: list[int] | None, timestamp: int
+        self, transaction: Transaction, aborted_offsets: list[int] | None, timestamp: int
     ) -> int:
         """Write the control marker ending ``transaction`` here and return its offset;
         ``aborted_offsets`` (an abort) become invisible to ``read_committed`` readers."""

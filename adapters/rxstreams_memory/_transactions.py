@@ -36,11 +36,21 @@ class Transaction:
 
     transactional_id: str
     epoch: int
+    #: the loop its timeout runs on; once closed, the transaction is aborted when a
+    #: reader looks at it (its process — a test, a notebook cell — is gone)
+    loop: asyncio.AbstractEventLoop
+    timeout: float
+    #: the coordinator's abort of a transaction that ran out of time
+    on_expire: Callable[[Transaction], None]
     #: every partition written, with the offsets of the records written there
     written: dict[PartitionLog, list[int]] = field(default_factory=dict)
     #: group id -> offsets to commit with the transaction
     offsets: dict[str, dict[TopicPartition, int]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
+
+    def expire(self) -> None:
+        """Abort it as timed out, and fence its producer."""
+        self.on_expire(self)
 
 
 @dataclass(slots=True)
@@ -106,8 +116,8 @@ class TransactionCoordinator:
                     "a transaction needs the running event loop (its timeout runs on it): "
                     "send with `await producer.send(...)`"
                 ) from None
-            txn = state.open = Transaction(transactional_id, epoch)
-            txn.timer = loop.call_later(timeout, self._expire, txn, timeout)
+            txn = state.open = Transaction(transactional_id, epoch, loop, timeout, self._expire)
+            txn.timer = loop.call_later(timeout, txn.expire)
         return txn
 
     def add_offsets(
@@ -145,15 +155,17 @@ class TransactionCoordinator:
             partitions=len(txn.written),
         )
 
-    def _expire(self, txn: Transaction, timeout: float) -> None:
+    def _expire(self, txn: Transaction) -> None:
         state = self._ids[txn.transactional_id]
         if state.open is not txn:
             return
         txn.timer = None
-        self._end(state, txn, commit=False, reason="timed_out")
+        closed = txn.loop.is_closed()
+        self._end(state, txn, commit=False, reason="event_loop_closed" if closed else "timed_out")
         state.epoch += 1
         log.warning(
             "transaction_timed_out",
             transactional_id=txn.transactional_id,
-            transaction_timeout=timeout,
+            transaction_timeout=txn.timeout,
+            reason="event_loop_closed" if closed else "timeout",
         )

@@ -469,3 +469,28 @@ async def test_records_in_a_transaction_are_routed_as_plain_ones(
     with pytest.raises(UnknownTopicError, match="partition 4 does not exist"):
         producer.send_soon("t", b"v", partition=4)
     await txn.commit_transaction()
+
+
+def test_a_transaction_left_open_on_a_closed_event_loop_is_aborted_when_read() -> None:
+    """A producer abandoned with an open transaction in one event loop (a test, a
+    notebook cell) that has ended: its timeout can no longer run, so the broker aborts
+    the transaction when a read_committed reader of a later loop reaches it, and the
+    records after it are read."""
+    broker = MemoryBroker()
+    transport = MemoryTransport(broker=broker)
+    broker.create_topic("t", 1)
+
+    async def abandon() -> None:
+        producer = await txn_producer(transport)
+        await producer.begin_transaction()
+        await send(producer, b"abandoned")  # 0
+        transport.create_producer(ProducerConfig(client_id="p")).send_soon("t", b"after")  # 1
+
+    async def read() -> list[tuple[int, bytes | None]]:
+        reader = await reader_of(transport, "read_committed")
+        return offsets_values(await read_all(reader, timeout=0.1))
+
+    asyncio.run(abandon())
+    assert broker.last_stable_offset(TP) == broker.end_offset(TP) == 3  # aborted: marker at 2
+    assert asyncio.run(read()) == [(1, b"after")]
+    assert broker.aborted(TP, 0)
