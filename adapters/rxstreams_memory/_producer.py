@@ -140,7 +140,9 @@ class MemoryProducer:
 
         The fast way to pre-produce many records in benchmarks, demos and notebooks.
         Raises :class:`UnknownTopicError` for a partition the topic does not have, and
-        :class:`BrokerUnavailableError` after :meth:`stop`.
+        :class:`BrokerUnavailableError` after :meth:`stop`. A transactional producer sends
+        between :meth:`begin_transaction` and the transaction's end only, from a coroutine
+        (the transaction's timeout runs on the event loop).
         """
         if self._guarded:  # stopped, or transactional: the one check on the plain path
             return self._send_guarded(topic, value, key, partition, timestamp_ms, headers)
