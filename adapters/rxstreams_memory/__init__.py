@@ -1,8 +1,10 @@
 """The embedded in-process broker of rxstreams: ``memory://``.
 
 A real, Kafka-like broker living in the current process — partitioned logs with retention,
-consumer groups with eager rebalancing and committed offsets — used by tests, notebooks
-and demos. The app finds it through the ``rxstreams.transports`` entry point ``memory``.
+consumer groups with eager rebalancing and committed offsets, transactions (fenced
+producers, ``read_committed`` readers, offsets committed with a transaction) — used by
+tests, notebooks and demos. The app finds it through the ``rxstreams.transports`` entry
+point ``memory``.
 """
 
 from ._broker import MemoryBroker

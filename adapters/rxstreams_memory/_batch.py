@@ -20,6 +20,7 @@ def take_batch(
     first: int = 0,
     skip: Container[TopicPartition] = (),
     reset: Callable[[TopicPartition, PartitionLog, int], int],
+    committed: bool = False,
 ) -> dict[TopicPartition, list[Message]]:
     """Up to ``limit`` records from the partitions of ``order``, advancing ``positions``.
 
@@ -28,6 +29,10 @@ def take_batch(
     ``order[first]`` (rotate ``first`` from call to call so none is starved). Partitions
     in ``skip`` are left out. A position outside its log is first moved to
     ``reset(tp, log, position)``.
+
+    ``committed`` (``read_committed``): read below each log's last stable offset only,
+    leaving aborted records out. Control markers are never returned, but the positions
+    move past them; a partition whose share held only those gets no entry.
     """
     if not order:
         return {}
@@ -41,15 +46,17 @@ def take_batch(
         position = positions[tp]
         if position < plog.start or position > plog.end:
             position = positions[tp] = reset(tp, plog, position)
-        available = plog.end - position
-        if available:
+        available = (plog.stable if committed else plog.end) - position
+        if available > 0:
             ready.append((tp, plog, position, available))
             total += available
     batch: dict[TopicPartition, list[Message]] = {}
     if total <= limit:
         for tp, plog, position, available in ready:
-            batch[tp] = plog.read(position, available)
+            messages = plog.read(position, available, committed)
             positions[tp] = position + available
+            if messages:
+                batch[tp] = messages
         return batch
     share = max(1, limit // len(ready))
     takes = []
@@ -65,6 +72,8 @@ def take_batch(
         limit -= more
     for (tp, plog, position, _), take in zip(ready, takes, strict=True):
         if take:
-            batch[tp] = plog.read(position, take)
+            messages = plog.read(position, take, committed)
             positions[tp] = position + take
+            if messages:
+                batch[tp] = messages
     return batch

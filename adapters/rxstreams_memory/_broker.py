@@ -12,6 +12,7 @@ from rxstreams.messages import Message, TopicPartition
 from ._group import GroupCoordinator
 from ._log import PartitionLog
 from ._topic import Topic, check_topic_name
+from ._transactions import TransactionCoordinator
 
 if TYPE_CHECKING:
     from ._consumer import MemoryConsumer
@@ -49,6 +50,7 @@ class MemoryBroker:
         self._topics: dict[str, Topic] = {}
         self._groups: dict[str, GroupCoordinator] = {}
         self._member_ids = itertools.count(1)
+        self._transactions = TransactionCoordinator(self._group)
 
     def __repr__(self) -> str:
         return f"<MemoryBroker topics={len(self._topics)} groups={len(self._groups)}>"
@@ -130,8 +132,22 @@ class MemoryBroker:
         return self._log(partition).start
 
     def records(self, partition: TopicPartition) -> list[Message]:
-        """The records stored in ``partition``, oldest first."""
+        """The records stored in ``partition``, oldest first.
+
+        Records of open and aborted transactions are there too (as a ``read_uncommitted``
+        consumer gets them); transactions' control markers are not (no consumer gets them).
+        """
         return self._log(partition).records()
+
+    def last_stable_offset(self, partition: TopicPartition) -> int:
+        """The first offset of the oldest open transaction in ``partition``, else its end
+        offset: ``read_committed`` consumers read below it."""
+        return self._log(partition).stable
+
+    def aborted(self, partition: TopicPartition, offset: int) -> bool:
+        """True if the record at ``offset`` of ``partition`` belongs to an aborted
+        transaction (``read_committed`` consumers never get it)."""
+        return self._log(partition).is_aborted(offset)
 
     # -- groups ---------------------------------------------------------------------------
 

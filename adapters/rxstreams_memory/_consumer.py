@@ -13,7 +13,7 @@ from rxstreams.errors import (
     ConfigurationError,
 )
 from rxstreams.logging import get_logger
-from rxstreams.messages import Message, TopicPartition
+from rxstreams.messages import GroupMetadata, Message, TopicPartition
 from rxstreams.types import ConsumerConfig, RebalanceListenerT
 
 from ._batch import take_batch
@@ -56,6 +56,12 @@ class MemoryConsumer:
     ``session_timeout`` and ``heartbeat_interval`` play no part: a member stays in the group
     until it stops, crashes (:meth:`crash`) or misses a rebalance deadline. Nor does
     ``fetch_max_wait``: a waiting :meth:`getmany` wakes as soon as a record is appended.
+
+    With ``isolation_level="read_committed"`` the consumer reads below each partition's
+    last stable offset only (the first offset of its oldest open transaction), skips
+    aborted records, and reports that offset as :meth:`highwater`; ``read_uncommitted``
+    (the default) gets records of open and aborted transactions too. Neither gets the
+    control markers that end transactions: committed offsets have gaps.
     """
 
     def __init__(
@@ -73,6 +79,7 @@ class MemoryConsumer:
         self._topics = frozenset(topics)
         self._listener = listener
         self._config = config
+        self._read_committed = config.isolation_level == "read_committed"
         self._group: GroupCoordinator = broker._group(config.group_id)
         self._state: _State = "created"
         self._member: Member | None = None
@@ -263,7 +270,7 @@ class MemoryConsumer:
 
     def _reset_position(self, tp: TopicPartition, plog: PartitionLog, position: int | None) -> int:
         policy = self._config.auto_offset_reset
-        new = plog.start if policy == "earliest" else plog.end
+        new = plog.start if policy == "earliest" else self._end_of(plog)
         self._log.debug(
             "offset_reset",
             topic=tp.topic,
@@ -290,6 +297,7 @@ class MemoryConsumer:
             first=first,
             skip=self._paused,
             reset=self._reset_position,
+            committed=self._read_committed,
         )
 
     async def _wait(
@@ -343,10 +351,14 @@ class MemoryConsumer:
         return frozenset(self._paused)
 
     def highwater(self, partition: TopicPartition) -> int | None:
-        """The end offset of an assigned partition's log, or None if not assigned."""
+        """The end offset of an assigned partition's log (``read_committed``: its last
+        stable offset), or None if not assigned."""
         self._check_not_crashed()
         plog = self._logs.get(partition)
-        return None if plog is None else plog.end
+        return None if plog is None else self._end_of(plog)
+
+    def _end_of(self, plog: PartitionLog) -> int:
+        return plog.stable if self._read_committed else plog.end
 
     def position(self, partition: TopicPartition) -> int | None:
         """The offset the next fetch reads from an assigned partition, or None."""
@@ -354,6 +366,15 @@ class MemoryConsumer:
         return self._positions.get(partition)
 
     # -- offsets --------------------------------------------------------------------------
+
+    def group_metadata(self) -> GroupMetadata:
+        """This member's id and the generation whose assignment it holds, for offsets sent
+        in a transaction; ``(group, -1, "")`` before it took its first assignment. A member
+        the group moved on from keeps its old metadata: the coordinator refuses it."""
+        member = self._member
+        if member is None or member.generation == 0:
+            return GroupMetadata(self._config.group_id, -1, "")
+        return GroupMetadata(self._config.group_id, member.generation, member.member_id)
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit "next offset to read" per partition.

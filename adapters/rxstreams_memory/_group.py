@@ -6,7 +6,9 @@ assignment (calling its revoke listener, where the app commits) and *rejoins*. W
 live member has rejoined, the coordinator computes the new assignment and bumps the
 generation; a member that does not rejoin within the rebalance timeout (the largest of the
 members' ``rebalance_timeout``, in loop time) is expelled first. Commits are accepted only
-from a live member of the current generation.
+from a live member of the current generation; so are offsets sent in a transaction, checked
+against the :class:`~rxstreams.messages.GroupMetadata` sent with them (Kafka's
+``TxnOffsetCommit`` v3, KIP-447).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Mapping
 
+from rxstreams.errors import CommitFailedError
 from rxstreams.logging import get_logger
-from rxstreams.messages import TopicPartition
+from rxstreams.messages import GroupMetadata, TopicPartition
 
 __all__ = ("GroupCoordinator", "Member", "assign_range")
 
@@ -184,6 +187,26 @@ class GroupCoordinator:
     def committed(self, partition: TopicPartition) -> int | None:
         """The committed offset of ``partition``, or None."""
         return self._committed.get(partition)
+
+    def check_transactional_commit(self, group: GroupMetadata) -> None:
+        """Raise CommitFailedError unless ``group`` names a live member of the current
+        generation (``-1`` and no member id: accepted only while the group has no member)."""
+        if group.generation_id == -1 and not group.member_id and not self._members:
+            return
+        member = self._members.get(group.member_id)
+        if member is None:
+            raise CommitFailedError(
+                f"offsets refused: {group.member_id or 'a consumer of no generation'} is not "
+                f"a member of group {self.group_id!r} (UNKNOWN_MEMBER_ID): it left, crashed "
+                "or was removed; its partitions may belong to another member now"
+            )
+        if group.generation_id != self._generation:
+            raise CommitFailedError(
+                f"offsets refused: member {group.member_id} of group {self.group_id!r} sent "
+                f"generation {group.generation_id}, the group is at generation "
+                f"{self._generation} (ILLEGAL_GENERATION): it rebalanced, its partitions may "
+                "belong to another member now"
+            )
 
     # -- the rebalance --------------------------------------------------------------------
 

@@ -40,11 +40,16 @@ class MemoryReader:
     A waiting :meth:`getmany` wakes as soon as a record is appended to an assigned
     partition, when the assignment or a position changes, and when the reader stops:
     ``fetch_max_wait`` and ``request_timeout`` play no part here.
+
+    With ``isolation_level="read_committed"`` it reads below each partition's last stable
+    offset only, skips aborted records, and :meth:`highwater` and :meth:`seek_to_end` use
+    that offset; transactions' control markers are never returned.
     """
 
     def __init__(self, broker: MemoryBroker, config: ReaderConfig) -> None:
         self._broker = broker
         self._config = config
+        self._read_committed = config.isolation_level == "read_committed"
         self._state: _State = "created"
         self._order: list[TopicPartition] = []  # the assigned partitions, sorted
         self._logs: dict[TopicPartition, PartitionLog] = {}
@@ -143,16 +148,20 @@ class MemoryReader:
         """Move these assigned partitions to their log end: only later records are read."""
         tps = self._check_assigned("seek_to_end", partitions)
         for tp in tps:
-            self._positions[tp] = self._logs[tp].end
+            plog = self._logs[tp]
+            self._positions[tp] = plog.stable if self._read_committed else plog.end
 
     def position(self, partition: TopicPartition) -> int | None:
         """The offset the next fetch reads from an assigned partition, or None."""
         return self._positions.get(partition)
 
     def highwater(self, partition: TopicPartition) -> int | None:
-        """The end offset of an assigned partition's log, or None if not assigned."""
+        """The end offset of an assigned partition's log (``read_committed``: its last
+        stable offset), or None if not assigned."""
         plog = self._logs.get(partition)
-        return None if plog is None else plog.end
+        if plog is None:
+            return None
+        return plog.stable if self._read_committed else plog.end
 
     # -- fetching -------------------------------------------------------------------------
 
@@ -184,6 +193,7 @@ class MemoryReader:
                     limit,
                     first=first,
                     reset=self._reset_position,
+                    committed=self._read_committed,
                 )
                 if batch:
                     return batch
