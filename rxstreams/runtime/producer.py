@@ -50,6 +50,7 @@ class Producing(Participant):
         #: set except while a transaction is being committed or aborted
         self._between = asyncio.Event()
         self._between.set()
+        self._beginning = asyncio.Lock()
         #: exactly-once: how ``flush()`` commits when a committer runs (set by the worker)
         self.commit_all: Callable[[], Awaitable[object]] | None = None
         self.transactions = 0
@@ -121,12 +122,10 @@ class Producing(Participant):
             )
             return done
         if not self.in_transaction:
-            self.in_transaction = True
-            try:
-                await producer.begin_transaction()
-            except BaseException:
-                self.in_transaction = False
-                raise
+            async with self._beginning:  # concurrent first sends: one begins, all wait
+                if not self.in_transaction:
+                    await producer.begin_transaction()
+                    self.in_transaction = True
         return None
 
     async def flush(self) -> None:
@@ -155,8 +154,8 @@ class Producing(Participant):
         self._between.clear()
         try:
             if not self.in_transaction:
-                self.in_transaction = True
                 await producer.begin_transaction()
+                self.in_transaction = True
             if offsets and group is not None:
                 await producer.send_offsets_to_transaction(offsets, group)
             await producer.commit_transaction()
