@@ -464,6 +464,13 @@ class ProducerT(Protocol):
     async def flush(self) -> None:
         """Wait until every queued record is on the broker."""
 
+    async def send_batch(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, int | None]]
+    ) -> list[RecordMetadata]:
+        """Send ``(key, value, partition)`` records (partition None: by key) and wait until
+        the broker has all of them; where each landed, in order. The cheap way to send
+        many records at once (a table's changelog at each commit)."""
+
     async def begin_transaction(self) -> None:
         """Open a transaction; raises AppStateError if one is open already."""
 

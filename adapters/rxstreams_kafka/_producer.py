@@ -253,6 +253,17 @@ class KafkaProducer:
             sent.add_done_callback(lambda done: self._delivered(future, done, topic))
         return future
 
+    async def send_batch(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, int | None]]
+    ) -> list[RecordMetadata]:
+        """Queue ``(key, value, partition)`` records, batched by aiokafka, and wait until
+        the broker has all of them; where each landed, in order."""
+        futures = [
+            await self.send(topic, value, key=key, partition=partition)
+            for key, value, partition in records
+        ]
+        return list(await asyncio.gather(*futures))
+
     def _delivered(
         self,
         future: asyncio.Future[RecordMetadata],

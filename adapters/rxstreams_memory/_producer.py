@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rxstreams.errors import (
@@ -125,6 +125,15 @@ class MemoryProducer:
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         future.set_result(metadata)
         return future
+
+    async def send_batch(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, int | None]]
+    ) -> list[RecordMetadata]:
+        """Append ``(key, value, partition)`` records at once; where each landed."""
+        send = self.send_soon
+        return [
+            send(topic, value, key=key, partition=partition) for key, value, partition in records
+        ]
 
     def send_soon(
         self,

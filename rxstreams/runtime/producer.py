@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from ..events import _current_item
 from ..logging import get_logger
@@ -103,6 +103,21 @@ class Producing(Participant):
             timestamp_ms=timestamp_ms,
             headers=headers,
         )
+
+    async def send_batch(
+        self, spec: TopicSpec, records: Sequence[tuple[bytes | None, bytes | None, int | None]]
+    ) -> list[RecordMetadata]:
+        """Send ``(key, value, partition)`` records to ``spec``'s topic and wait until the
+        broker has them (exactly-once: in the open transaction); where each landed."""
+        if spec.name not in self.declared:
+            await self.declare([spec])
+        producer = self._producer or await self.producer()
+        if self.transactional:
+            dropped = await self._into_transaction(producer, spec.name, None, None)
+            if dropped is not None:
+                return [await dropped] * len(records)
+        self.sent += len(records)
+        return await producer.send_batch(spec.name, records)
 
     async def _into_transaction(
         self, producer: ProducerT, topic: str, partition: int | None, timestamp_ms: int | None

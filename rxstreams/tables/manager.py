@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..logging import get_logger
-from ..messages import RecordMetadata, TopicPartition
+from ..messages import TopicPartition
 from ..runtime.lifecycle import Participant
 from ..types import ReaderConfig
 from .recovery import Progress, recover
@@ -127,30 +127,27 @@ class TableManager(Participant):
         async with self._lock:
             self._pending = 0
             producing = self.worker.producing
-            sent: list[tuple[Table[Any, Any], asyncio.Future[RecordMetadata]]] = []
-            for table in self.tables.values():
+            for table in list(self.tables.values()):
                 pending = table.take_pending()
                 if not pending:
                     continue
-                spec = table.changelog.spec()
                 key_dumps = table.key_codec.dumps
                 value_dumps = table.value_codec.dumps
-                for (partition, key), value in pending.items():
-                    future = await producing.send(
-                        spec,
+                records = [
+                    (
+                        None if key is None else key_dumps(key),
                         None if value is DELETED else value_dumps(value),
-                        key=None if key is None else key_dumps(key),
-                        partition=partition,
-                        timestamp_ms=None,
-                        headers=(),
+                        partition,
                     )
-                    sent.append((table, future))
-            if not sent:
-                return
-            await producing.on_commit({})  # what lingers goes now
-            for table, future in sent:
-                md = await future
-                if md.offset >= 0:
-                    applied = table.store.applied(md.partition)
-                    if applied is None or md.offset > applied:
-                        table.store.set_applied(md.partition, md.offset)
+                    for (partition, key), value in pending.items()
+                ]
+                landed = await producing.send_batch(table.changelog.spec(), records)
+                store = table.store
+                last: dict[int, int] = {}
+                for md in landed:
+                    if md.offset > last.get(md.partition, -1):
+                        last[md.partition] = md.offset
+                for partition, offset in last.items():
+                    applied = store.applied(partition)
+                    if applied is None or offset > applied:
+                        store.set_applied(partition, offset)
