@@ -311,6 +311,10 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         app = self.app
         try:
+            if app.tables:
+                from ..tables.copartition import check_copartitioned
+
+                check_copartitioned(app)
             await self.declare(list(app.topics.values()))
             await self.producing.producer()
             for agent in app.agents.values():

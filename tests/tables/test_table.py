@@ -174,23 +174,46 @@ async def test_deleting_a_key_is_a_tombstone_and_recovery_forgets_it(
         assert recovered.as_dict() == {"b": 2}
 
 
-async def test_writing_outside_an_agent_or_from_another_partition_count_is_refused(
+async def test_an_agent_using_a_table_with_another_partition_count_fails_at_start(
     make_app: AppFactory, broker: MemoryBroker
 ) -> None:
-    """A write outside an agent says where writes belong; an agent writing the table from
-    a topic with another partition count stops the app with a ConfigurationError naming
-    both counts (a table partition takes the updates of the topic partition with its
-    number)."""
+    """Co-partitioning is checked when the app starts: an agent on a 3-partition topic
+    whose function uses a 4-partition table is a ConfigurationError naming both counts,
+    before anything is read or committed."""
     fill(broker, "three", [1], partitions=3)
     app = make_app("copart", topic_partitions=4)
     table = app.Table("t", default=int)
+
+    @app.agent(app.topic("three", partitions=3), name="write")
+    async def write(stream: Stream[int]) -> None:
+        async for value in stream:
+            table[value] += 1
+
+    with pytest.raises(ConfigurationError) as refused:
+        await app.start()
+    message = str(refused.value)
+    assert "agent write reads topic 'three', which has 3 partitions" in message
+    assert "table 't', which has 4" in message
+    assert app.state == "stopped"
+    assert committed(broker, "copart", "three") is None
+
+
+async def test_writing_outside_an_agent_or_from_another_partition_count_is_refused(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """A write outside an agent says where writes belong; a table the start check cannot
+    see (reached through a dict) written from a topic with another partition count stops
+    the app at the first write, with a ConfigurationError naming both counts."""
+    fill(broker, "three", [1], partitions=3)
+    app = make_app("copart", topic_partitions=4)
+    tables = {"t": app.Table("t", default=int)}
     with pytest.raises(AppStateError, match="outside an agent processing an event"):
-        table["x"] = 1
+        tables["t"]["x"] = 1
 
     @app.agent(app.topic("three", partitions=3))
     async def write(stream: Stream[int]) -> None:
         async for value in stream:
-            table[value] += 1
+            tables["t"][value] += 1
 
     with pytest.raises(AgentError) as failed:
         async with app:
