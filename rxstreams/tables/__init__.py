@@ -2,5 +2,17 @@
 
 from .stores import MemoryStore, StoreT, store_from_url
 from .table import Table, TableChange
+from .windowed import WindowedTable, WindowSet
+from .windows import HoppingWindow, TumblingWindow
 
-__all__ = ("MemoryStore", "StoreT", "Table", "TableChange", "store_from_url")
+__all__ = (
+    "HoppingWindow",
+    "MemoryStore",
+    "StoreT",
+    "Table",
+    "TableChange",
+    "TumblingWindow",
+    "WindowSet",
+    "WindowedTable",
+    "store_from_url",
+)

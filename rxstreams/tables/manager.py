@@ -91,6 +91,8 @@ class TableManager(Participant):
                 table, numbers, self.worker.create_reader, config, progress
             )
             table.active.update(numbers)
+            for hook in table.on_recovered:
+                hook(numbers)
 
     async def on_commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         await self.flush()
@@ -106,6 +108,9 @@ class TableManager(Participant):
             for partition in sorted(gone):
                 table.active.discard(partition)
                 table.store.release(partition)
+            if gone:
+                for hook in table.on_released:
+                    hook(gone)
             if gone:
                 log.debug("table_partitions_released", table=table.name, partitions=sorted(gone))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, KeysView
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
 
 from .._display import html_table, short
@@ -30,6 +31,8 @@ from ..events import _current_item
 from ..streams import Stream
 from ..types import CodecT
 from .stores import StoreT, store_from_url
+from .windowed import LateHandler, WindowClose, WindowedTable
+from .windows import HoppingWindow
 
 if TYPE_CHECKING:
     from ..app import App
@@ -44,6 +47,10 @@ V = TypeVar("V")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 #: a pending changelog record that deletes its key (a tombstone)
 DELETED: Any = object()
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else value
 
 
 class TableChange(NamedTuple):
@@ -120,6 +127,9 @@ class Table(Generic[K, V]):
         self._changes: Channel[Any, TableChange] | None = None
         #: called when pending grows (set by the worker's table manager)
         self.on_pending: Callable[[Table[Any, Any]], None] | None = None
+        #: called with the partition numbers recovered / released (windowed tables)
+        self.on_recovered: list[Callable[[set[int]], None]] = []
+        self.on_released: list[Callable[[set[int]], None]] = []
 
     # -- what the store and the manager read -------------------------------------------------
 
@@ -302,6 +312,44 @@ class Table(Generic[K, V]):
         source = channel._source()
         if source.ports:  # hot: nobody listening, nothing kept
             channel.deliver_now(key, TableChange(key, old, new))
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def tumbling(
+        self,
+        size: float | timedelta,
+        expires: float | timedelta | None = None,
+        *,
+        grace: float | timedelta = 0.0,
+        on_window_close: WindowClose | None = None,
+        on_late: LateHandler | None = None,
+    ) -> WindowedTable[K, V]:
+        """This table, as values per key and back-to-back window of ``size`` seconds,
+        on event time (see :mod:`rxstreams.tables.windowed`)."""
+        return self.hopping(
+            size, size, expires, grace=grace, on_window_close=on_window_close, on_late=on_late
+        )
+
+    def hopping(
+        self,
+        size: float | timedelta,
+        step: float | timedelta,
+        expires: float | timedelta | None = None,
+        *,
+        grace: float | timedelta = 0.0,
+        on_window_close: WindowClose | None = None,
+        on_late: LateHandler | None = None,
+    ) -> WindowedTable[K, V]:
+        """This table, as values per key and window of ``size`` seconds starting every
+        ``step`` seconds, on event time (see :mod:`rxstreams.tables.windowed`)."""
+        return WindowedTable(
+            self,
+            HoppingWindow(_seconds(size), _seconds(step)),
+            expires=None if expires is None else _seconds(expires),
+            grace=_seconds(grace),
+            on_window_close=on_window_close,
+            on_late=on_late,
+        )
 
     # -- display -----------------------------------------------------------------------------
 
