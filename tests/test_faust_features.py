@@ -361,6 +361,24 @@ async def _table(make_app: AppFactory) -> None:
     assert await run_agent(app, ["a", "b", "a"], body) == [1, 1, 2]
 
 
+@probe(
+    "`table.tumbling(size, expires=)`, `.hopping(size, step, expires=)`, "
+    "`t[k].current()`, `.now()`, `.value()`, `.delta(d)`"
+)
+async def _windowed(make_app: AppFactory) -> None:
+    app = make_app()
+    views = app.Table("views", default=int).tumbling(60.0, expires=3600)
+    hops = app.Table("hops", default=int).hopping(60.0, 30.0)
+
+    async def body(stream: Stream[Any]) -> Any:
+        async for page in stream:
+            views[page] += 1
+            hops[page] += 1
+            yield (views[page].current(), views[page].value(), hops[page].delta(30))
+
+    assert await run_agent(app, ["a", "a"], body) == [(1, 1, 1), (2, 2, 2)]
+
+
 @probe('`App(..., processing_guarantee="exactly_once")`')
 async def _exactly_once(make_app: AppFactory) -> None:
     app = App("probe", processing_guarantee="exactly_once")
