@@ -234,6 +234,10 @@ async def test_the_first_send_fails_the_same_way(
         await app.stop()
 
 
+# aiokafka (0.14) does not close the socket of a connection whose SASL login failed; when
+# the garbage collector finds it during this test, the ResourceWarning would fail it
+# (seen once in a full run, with the admin client). The leak is aiokafka's, not ours.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("client", ["consumer", "reader", "producer", "admin"])
 async def test_every_client_of_the_transport_explains_a_refused_login(
     secured_kafka: SecuredKafka, client: str
