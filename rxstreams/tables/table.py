@@ -214,6 +214,19 @@ class Table(Generic[K, V]):
         if self.on_pending is not None:
             self.on_pending(self)
 
+    def _delete_in(self, partition: int, key: Any) -> None:
+        """Delete ``key`` from ``partition`` outside an event (a window that expired on
+        the wall clock): a tombstone in the changelog, as ``del`` writes."""
+        data = self.store.partition(partition)
+        if key not in data:
+            return
+        old = data.pop(key)
+        self.pending[(partition, key)] = DELETED
+        if self._changes is not None:
+            self._changed(key, old, None)
+        if self.on_pending is not None:
+            self.on_pending(self)
+
     def pop(self, key: K, *default: Any) -> Any:
         """Remove ``key`` and return its value (or ``default``; KeyError without one)."""
         if key in self:
@@ -323,11 +336,18 @@ class Table(Generic[K, V]):
         grace: float | timedelta = 0.0,
         on_window_close: WindowClose | None = None,
         on_late: LateHandler | None = None,
+        idle: float | timedelta | None = None,
     ) -> WindowedTable[K, V]:
         """This table, as values per key and back-to-back window of ``size`` seconds,
         on event time (see :mod:`rxstreams.tables.windowed`)."""
         return self.hopping(
-            size, size, expires, grace=grace, on_window_close=on_window_close, on_late=on_late
+            size,
+            size,
+            expires,
+            grace=grace,
+            on_window_close=on_window_close,
+            on_late=on_late,
+            idle=idle,
         )
 
     def hopping(
@@ -339,6 +359,7 @@ class Table(Generic[K, V]):
         grace: float | timedelta = 0.0,
         on_window_close: WindowClose | None = None,
         on_late: LateHandler | None = None,
+        idle: float | timedelta | None = None,
     ) -> WindowedTable[K, V]:
         """This table, as values per key and window of ``size`` seconds starting every
         ``step`` seconds, on event time (see :mod:`rxstreams.tables.windowed`)."""
@@ -349,6 +370,7 @@ class Table(Generic[K, V]):
             grace=_seconds(grace),
             on_window_close=on_window_close,
             on_late=on_late,
+            idle=None if idle is None else _seconds(idle),
         )
 
     # -- display -----------------------------------------------------------------------------

@@ -14,6 +14,11 @@ nothing, is counted (``late``, and logged), and goes to ``on_late(key, event)`` 
 in the changelog) once the stream time passes its end plus ``expires`` (default: its
 size plus ``grace``, kept at least until it closed).
 
+**Quiet streams.** With ``idle=seconds``, a partition that got no write for that long on
+the wall clock has its stream time moved on with the wall clock, so its last windows
+close (and ``on_window_close`` runs, from a timer of the worker) without waiting for the
+next event; an event that comes later for a window closed that way is late.
+
 After recovery the windows still in the table are tracked again, and the stream time
 restarts at the newest window start found; a window that closed before a crash may close
 (and call ``on_window_close``) once more: at least once.
@@ -21,6 +26,7 @@ restarts at the newest window start found; a window that closed before a crash m
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import inspect
 import itertools
@@ -128,6 +134,7 @@ class WindowedTable(Generic[K, V]):
         grace: float = 0.0,
         on_window_close: WindowClose | None = None,
         on_late: LateHandler | None = None,
+        idle: float | None = None,
     ) -> None:
         if table.app.state != "init" or table.pending or table.active:
             raise AppStateError(
@@ -141,6 +148,8 @@ class WindowedTable(Generic[K, V]):
                 f"expires ({expires!r}) of table {table.name!r} must be at least the window "
                 f"size plus grace ({keep}s): a window is kept until it closed"
             )
+        if idle is not None and (not isinstance(idle, int | float) or not idle > 0):
+            raise ConfigurationError(f"idle must be > 0 seconds, got {idle!r}")
         for name, fun in (("on_window_close", on_window_close), ("on_late", on_late)):
             if fun is not None and not callable(fun):
                 raise ConfigurationError(f"{name} must be a function, not {fun!r}")
@@ -157,6 +166,11 @@ class WindowedTable(Generic[K, V]):
         self._closing: dict[int, list[tuple[float, int, Any, float]]] = {}
         self._expiring: dict[int, list[tuple[float, int, Any, float]]] = {}
         self._n = itertools.count()
+        #: per partition: (loop time, stream time) of its last write
+        self._written: dict[int, tuple[float, float]] = {}
+        self.idle = idle
+        if idle is not None:
+            table.app.timer(min(idle / 2, 1.0), name=f"{table.name}:idle-windows")(self._close_idle)
         table.changelog.key_codec = WindowKeyCodec(table.changelog.key_codec)
         table.on_recovered.append(self._recovered)
         table.on_released.append(self._released)
@@ -229,6 +243,7 @@ class WindowedTable(Generic[K, V]):
             applied = True
         if not applied:
             self._late(key, event, ts, stream_time)
+        self._written[partition] = (_loop_time(), stream_time)
         self._advance(partition, stream_time)
 
     def _track(self, partition: int, key: Any, start: float) -> None:
@@ -243,16 +258,33 @@ class WindowedTable(Generic[K, V]):
         """Close, then delete, the windows the stream time passed."""
         closing = self._closing.get(partition)
         size = self.window.size
+        data = self.table.store.partition(partition)
         while closing and closing[0][0] <= stream_time:
             _, _, key, start = heapq.heappop(closing)
             if self.on_window_close is not None:
-                value = self.table.get((key, start))
+                value = data.get((key, start))
                 self._call(self.on_window_close, (key, (start, start + size)), value)
         expiring = self._expiring.get(partition)
         while expiring and expiring[0][0] <= stream_time:
             _, _, key, start = heapq.heappop(expiring)
-            if (key, start) in self.table:
-                del self.table[(key, start)]
+            self.table._delete_in(partition, (key, start))
+
+    async def _close_idle(self) -> None:
+        """The timer of ``idle``: move the stream time of quiet partitions on."""
+        idle = self.idle
+        assert idle is not None
+        now = _loop_time()
+        for partition in sorted(self.table.active):
+            written = self._written.get(partition)
+            if written is None:
+                continue
+            at, stream_time = written
+            if now - at < idle:
+                continue
+            moved = stream_time + (now - at)
+            if moved > self._stream_time.get(partition, moved):
+                self._stream_time[partition] = moved
+            self._advance(partition, self._stream_time[partition])
 
     def _late(self, key: Any, event: Any, ts: float, stream_time: float) -> None:
         self.late += 1
@@ -292,12 +324,17 @@ class WindowedTable(Generic[K, V]):
             self._closing.pop(partition, None)
             self._expiring.pop(partition, None)
             self._stream_time.pop(partition, None)
+            self._written.pop(partition, None)
 
     def __repr__(self) -> str:
         return (
             f"<WindowedTable {self.table.name} size={self.window.size} "
             f"step={self.window.step} grace={self.grace} late={self.late}>"
         )
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _event() -> Any:

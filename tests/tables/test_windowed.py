@@ -187,3 +187,38 @@ async def test_windowed_tables_are_declared_before_use_and_written_in_agents(
         counts["k"] += 1
     with pytest.raises(AppStateError, match="outside an agent"):
         counts["k"].current()
+
+
+async def test_a_quiet_stream_closes_its_last_window_on_the_wall_clock(
+    make_app: AppFactory, broker: MemoryBroker
+) -> None:
+    """With idle=5, the last window of a stream that goes quiet closes once the partition
+    had no write for 5 s and the wall clock carried the stream time past the window's
+    end: on_window_close runs from the worker's timer, without a next event; an event
+    for that window arriving afterwards is late."""
+    app = make_app("quiet")
+    closed: list[Any] = []
+    counts = app.Table("counts", default=int).tumbling(
+        10.0, idle=5.0, on_window_close=lambda key, value: closed.append((key[0], value))
+    )
+    done: list[int] = []
+
+    @app.agent(app.topic("events"))
+    async def count(stream: Stream[str]) -> None:
+        async for key in stream:
+            counts[key] += 1
+            done.append(1)
+
+    loop = asyncio.get_running_loop()
+    async with app:
+        now = loop.time()  # the event's timestamp on the loop's clock (virtual time here)
+        base = now - now % 10
+        await app.topic("events").send(value="k", timestamp=base + 1)
+        await until(lambda: len(done) == 1)
+        assert closed == []
+        await asyncio.sleep(4.0)
+        assert closed == []  # quiet for 4 s only
+        await until(lambda: closed == [("k", 1)], within=30)
+        await app.topic("events").send(value="k", timestamp=base + 2)
+        await until(lambda: len(done) == 2)
+        assert counts.late == 1
