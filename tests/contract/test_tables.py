@@ -45,3 +45,23 @@ async def test_a_table_is_recovered_by_the_next_worker_of_the_group(cluster: Clu
         assert again.active == {0, 1, 2}
     assert second.worker.tables is not None
     assert second.worker.tables.recovered_records >= len(set(WORDS))
+
+
+async def test_an_exactly_once_table_is_exact_after_a_crashed_worker(cluster: Cluster) -> None:
+    """Exactly once, the changelog records and the offsets are committed together: a
+    worker crashed mid-stream (no commit, no abort; its open transaction is aborted at
+    its timeout) leaves a changelog that the next worker recovers, and the next worker's
+    counts are exactly those of the words, none counted twice."""
+    topic, group = cluster.name("words"), cluster.name("wc")
+    await cluster.create_topic(topic, 3)
+    words = WORDS * 3
+    sent = await cluster.produce(topic, [(w, w) for w in words])
+    eos = {"processing_guarantee": "exactly_once", "transaction_timeout": 2.0}
+    first, counts = counter(cluster, group, topic, **eos)
+    await first.start()
+    await cluster.eventually(lambda: sum(counts.values()) >= len(words) // 2, within=30)
+    await cluster.crash(first)
+    second, again = counter(cluster, group, topic, **eos)
+    async with second:
+        await cluster.wait_committed(group, topic, cluster.ends(sent, 3), within=60)
+        assert again.as_dict() == {w: words.count(w) for w in set(WORDS)}
